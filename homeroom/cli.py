@@ -1,0 +1,70 @@
+"""The `homeroom` command: one entry point for Django management and Homeroom's own tools."""
+
+import os
+
+import click
+
+import homeroom
+
+_django_ready = False
+
+
+def django_setup() -> None:
+    """Configure Django once; call it first in any subcommand that touches models or settings."""
+    global _django_ready
+    if _django_ready:
+        return
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homeroom.settings")
+    django.setup()
+    _django_ready = True
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Homeroom keeps a school district's roster in step with its school-family app.
+
+    It syncs schools, sections, staff, students and guardian contacts from Clever and OneRoster,
+    invites guardians, gives families a portal to claim their children, and lets teachers and
+    families message each other.
+    """
+
+
+@main.command()
+def version() -> None:
+    """Print Homeroom's version."""
+    click.echo(homeroom.__version__)
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+    short_help="Run a Django management command (migrate, createsuperuser, ...).",
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def manage(args: tuple[str, ...]) -> None:
+    """Run a Django management command, e.g. `homeroom manage migrate`."""
+    from django.core.management import execute_from_command_line
+
+    django_setup()
+    execute_from_command_line(["homeroom manage", *args])
+
+
+def _add_sandbox_commands() -> None:
+    # Imported here, not at the top, so that a sandbox that cannot be imported (not written yet,
+    # or a missing optional dependency) leaves the rest of the CLI working. Only ImportError is
+    # caught; the stand-in command reports it when someone asks for the sandbox.
+    try:
+        from homeroom.sandbox.cli import sandbox
+    except ImportError as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+
+        @click.command(name="sandbox", help=f"Unavailable ({reason}).")
+        def sandbox() -> None:
+            raise click.ClickException(f"the sandbox commands could not be loaded: {reason}")
+
+    main.add_command(sandbox)
+
+
+_add_sandbox_commands()

@@ -1,0 +1,181 @@
+"""Django settings. Everything a deployment changes comes from environment variables.
+
+HOMEROOM_DATA_DIR     folder for the SQLite database, the dev secret key and the embedded
+                      Celery broker; default ./var, created on first use
+DATABASE_URL          e.g. postgres://user:pass@host:5432/homeroom; unset means SQLite
+HOMEROOM_SECRET_KEY   Django secret key; unset means one generated into the data folder
+HOMEROOM_DEBUG        1/true/yes/on turns on Django's debug mode
+HOMEROOM_ALLOWED_HOSTS comma-separated host names; default 127.0.0.1,localhost
+HOMEROOM_LOG_LEVEL    default INFO
+REDIS_URL             Celery broker; unset means a file-system broker that needs no server
+HOMEROOM_CELERY_EAGER 1 runs tasks in the calling process (tests, one-off scripts)
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in TRUE_WORDS
+
+
+def data_dir_from_env() -> Path:
+    data_dir = Path(os.environ.get("HOMEROOM_DATA_DIR") or Path.cwd() / "var").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir
+
+
+def secret_key_for(*, data_dir: Path) -> str:
+    """The secret key from the environment, or one kept in the data folder for development."""
+    if key := os.environ.get("HOMEROOM_SECRET_KEY"):
+        return key
+    path = data_dir / "secret_key"
+    try:
+        # "x" mode: of two processes starting at once, one writes and the other reads.
+        with open(path, "x", encoding="ascii", opener=_private_opener) as f:
+            key = secrets.token_urlsafe(50)
+            f.write(key)
+            return key
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+
+
+def _private_opener(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
+def databases_for(*, database_url: str, data_dir: Path) -> dict:
+    if database_url:
+        return {"default": dj_database_url.parse(database_url, conn_health_checks=True)}
+    return {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": data_dir / "homeroom.sqlite3",
+            "OPTIONS": {
+                # WAL lets the web process read while a sync writes; NORMAL is safe under WAL.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                # Take the write lock at BEGIN, so concurrent writers wait (busy timeout)
+                # instead of failing with "database is locked" when a read turns into a write.
+                "transaction_mode": "IMMEDIATE",
+            },
+            # A file, not Django's default in-memory test database, so tests run with WAL too.
+            "TEST": {"NAME": data_dir / "test_homeroom.sqlite3"},
+        }
+    }
+
+
+BASE_DIR = Path(__file__).resolve().parent
+DATA_DIR = data_dir_from_env()
+
+SECRET_KEY = secret_key_for(data_dir=DATA_DIR)
+DEBUG = env_flag("HOMEROOM_DEBUG")
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in os.environ.get("HOMEROOM_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+    if host.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "homeroom.directory",
+    "homeroom.rostering",
+    "homeroom.families",
+    "homeroom.messaging",
+    "homeroom.notify",
+    "homeroom.sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "homeroom.urls"
+WSGI_APPLICATION = "homeroom.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = databases_for(database_url=os.environ.get("DATABASE_URL", ""), data_dir=DATA_DIR)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# Logging goes to stderr only. Django's default config also mails admins on errors, and that
+# mail carries the request's POST data; routing the "django" loggers to stderr alone drops it.
+# No formatter or handler here prints a request body.
+LOG_LEVEL = os.environ.get("HOMEROOM_LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "plain",
+        },
+    },
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False},
+    },
+}
+
+# Celery. Tasks take ids and write to the database, so no result backend is configured.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+else:
+    # kombu's file-system transport: a queue is a folder, so the embedded default needs no
+    # server. The web process and one worker on the same machine share DATA_DIR/celery.
+    _celery_queue = DATA_DIR / "celery" / "queue"
+    _celery_control = DATA_DIR / "celery" / "control"
+    for _folder in (_celery_queue, _celery_control):
+        _folder.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_celery_queue),
+        "data_folder_out": str(_celery_queue),
+        "control_folder": str(_celery_control),
+    }
+CELERY_RESULT_BACKEND = None
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ALWAYS_EAGER = env_flag("HOMEROOM_CELERY_EAGER")
+CELERY_TASK_EAGER_PROPAGATES = True
