@@ -5,6 +5,8 @@ import os
 import click
 
 import homeroom
+from homeroom.bench.cli import bench
+from homeroom.sandbox.cli import sandbox
 
 _django_ready = False
 
@@ -51,20 +53,6 @@ def manage(args: tuple[str, ...]) -> None:
     execute_from_command_line(["homeroom manage", *args])
 
 
-def _add_sandbox_commands() -> None:
-    # Imported here, not at the top, so that a sandbox that cannot be imported (not written yet,
-    # or a missing optional dependency) leaves the rest of the CLI working. Only ImportError is
-    # caught; the stand-in command reports it when someone asks for the sandbox.
-    try:
-        from homeroom.sandbox.cli import sandbox
-    except ImportError as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-
-        @click.command(name="sandbox", help=f"Unavailable ({reason}).")
-        def sandbox() -> None:
-            raise click.ClickException(f"the sandbox commands could not be loaded: {reason}")
-
-    main.add_command(sandbox)
-
-
-_add_sandbox_commands()
+# Each tool brings its own command group; they import their heavy modules lazily.
+main.add_command(sandbox)
+main.add_command(bench)

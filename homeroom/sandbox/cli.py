@@ -177,7 +177,12 @@ def faults(url: str, client_id: str, client_secret: str, reset: bool, knobs: tup
         name, sep, raw = knob.partition("=")
         if not sep or name not in known:
             raise click.BadParameter(f"{knob!r}: use NAME=VALUE with NAME one of {sorted(known)}")
-        changes[name] = json.loads(raw) if raw not in ("", None) else raw
+        try:
+            changes[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            raise click.BadParameter(
+                f"{knob!r}: the value must be JSON, e.g. 0.2, 500, true or [502, 503]"
+            ) from None
     auth = (client_id, client_secret)
     with httpx.Client(base_url=url, auth=auth, timeout=10) as client:
         if reset:

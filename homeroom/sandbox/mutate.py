@@ -50,8 +50,9 @@ class Mutation:
         self.ids.advance_to(int(now.timestamp()))
         self.events: list[str] = []
         self.kinds: Counter[str] = Counter()
-        self._students: list[str] | None = None
-        self._contacts: list[str] | None = None
+        # The pools that changes pick people from, kept in step with every change made.
+        self.students = self._ids_with_role("student")
+        self.contacts = self._ids_with_role("contact")
         # Brand-new people are made by the district generator, so they look like everyone else.
         self.people = DistrictGenerator(size=store.meta("size") or "tiny", seed=seed)
         self.people.ids = self.ids
@@ -67,18 +68,6 @@ class Mutation:
     def _ids_with_role(self, role: str) -> list[str]:
         sql = "SELECT user FROM user_role WHERE role = ? ORDER BY user"
         return [row[0] for row in self.store.db.execute(sql, (role,))]
-
-    @property
-    def students(self) -> list[str]:
-        if self._students is None:
-            self._students = self._ids_with_role("student")
-        return self._students
-
-    @property
-    def contacts(self) -> list[str]:
-        if self._contacts is None:
-            self._contacts = self._ids_with_role("contact")
-        return self._contacts
 
     def _event(
         self, collection: str, action: str, record: Record, previous: Record | None = None

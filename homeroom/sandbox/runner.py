@@ -19,6 +19,9 @@ from homeroom.sandbox.store import Store
 
 # Enough threads for a sync that pages several collections at once; the work is SQLite reads.
 SERVER_THREADS = 8
+# A page of 10,000 users is about 7-9 MB. Waitress spills answers over `outbuf_overflow` (1 MB by
+# default) to a temporary file; keeping them in memory serves a page in a third less time.
+WAITRESS_OPTIONS = {"threads": SERVER_THREADS, "outbuf_overflow": 64 * 1024 * 1024}
 
 
 def store_path(data_dir: Path, *, size: str, seed: int) -> Path:
@@ -67,7 +70,7 @@ class RunningSandbox:
 @contextmanager
 def sandbox_thread(app: SandboxApp, *, port: int = 0) -> Iterator[RunningSandbox]:
     """Serve `app` on 127.0.0.1 from a background thread until the block ends."""
-    server = create_server(app, host="127.0.0.1", port=port, threads=SERVER_THREADS)
+    server = create_server(app, host="127.0.0.1", port=port, **WAITRESS_OPTIONS)
     thread = threading.Thread(target=server.run, name="clever-sandbox", daemon=True)
     thread.start()
     try:
@@ -78,5 +81,5 @@ def sandbox_thread(app: SandboxApp, *, port: int = 0) -> Iterator[RunningSandbox
 
 
 def serve_forever(app: SandboxApp, *, host: str, port: int) -> None:
-    server = create_server(app, host=host, port=port, threads=SERVER_THREADS)
+    server = create_server(app, host=host, port=port, **WAITRESS_OPTIONS)
     server.run()

@@ -1,0 +1,1 @@
+"""`homeroom bench …`: benchmarks that print figures. Speed targets live here, not in tests."""

@@ -1,0 +1,34 @@
+"""The `homeroom bench` command group."""
+
+from __future__ import annotations
+
+import click
+
+from homeroom.sandbox.generator import SIZES
+
+
+@click.group()
+def bench() -> None:
+    """Measure Homeroom on generated districts and print the figures."""
+
+
+@bench.command()
+@click.option("--size", type=click.Choice(list(SIZES)), default="large", show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=10_000, show_default=True)
+@click.option("--version", "api_version", type=click.Choice(["v3.0", "v3.1"]), default="v3.0")
+def sandbox(size: str, seed: int, limit: int, api_version: str) -> None:
+    """Users served per second by the sandbox over HTTP, paging /users as a sync does."""
+    from homeroom.bench.sandbox import bench_sandbox_serving
+
+    bench_sandbox_serving(size=size, seed=seed, limit=limit, version=api_version)
+
+
+@bench.command()
+@click.option("--size", type=click.Choice(list(SIZES)), default="xl", show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+def generate(size: str, seed: int) -> None:
+    """Time and peak memory of generating a district (into a temporary file)."""
+    from homeroom.bench.sandbox import bench_generate
+
+    bench_generate(size=size, seed=seed)
