@@ -6,6 +6,7 @@ import click
 
 import homeroom
 from homeroom.bench.cli import bench
+from homeroom.rostering.cli import district, students, sync
 from homeroom.sandbox.cli import sandbox
 
 _django_ready = False
@@ -56,3 +57,6 @@ def manage(args: tuple[str, ...]) -> None:
 # Each tool brings its own command group; they import their heavy modules lazily.
 main.add_command(sandbox)
 main.add_command(bench)
+main.add_command(district)
+main.add_command(sync)
+main.add_command(students)

@@ -1,0 +1,306 @@
+"""Rostering services: adding a district, changing its sync settings, and running a sync.
+
+`district_sync` is the one function the command line, the dashboard and the Celery tasks call: it
+fetches the roster, reconciles it, applies the plan in one transaction and always leaves a SyncRun
+that ends `completed` or `failed` with a code and a message a district IT admin can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from homeroom.directory.models import District
+from homeroom.rostering.models import SyncRun, SyncSettings
+from homeroom.rostering.secrets import TokenUnreadable, token_decrypt, token_encrypt
+from homeroom.rostering.sources.base import RosterSource, SourceError
+from homeroom.rostering.sources.clever.client import CleverClient
+from homeroom.rostering.sources.clever.source import CleverSource
+from homeroom.rostering.sources.records import ContactRecord, StaffRecord, StudentRecord
+from homeroom.rostering.sync.apply import plan_apply
+from homeroom.rostering.sync.reconcile import Plan, Roster, Settings, reconcile
+from homeroom.rostering.sync.state import held_state
+
+logger = logging.getLogger(__name__)
+
+ERR_INTERNAL = "internal_error"
+MSG_INTERNAL = (
+    "Homeroom failed while syncing (run {run}); nothing was changed. The error is in the server "
+    "log; if it happens again, report it with the run number."
+)
+ERR_TOKEN = "token_unreadable"
+ERR_NO_SCHOOLS = "school_not_found"
+MSG_NO_SCHOOLS = (
+    "None of the schools selected in the district's sync settings is in the roster Clever shares "
+    "with Homeroom ({missing}). Check the sharing rules in Clever or the selected schools."
+)
+ERR_BUSY = "already_running"
+MSG_BUSY = "Another sync of this district is running (run {run}); wait for it to finish."
+ERR_INTERRUPTED = "interrupted"
+MSG_INTERRUPTED = (
+    "This run stopped before it finished (the process ended); nothing it was writing was kept."
+)
+
+# (stage, done, total or None): "fetch:<collection>", "reconcile", "apply".
+Progress = Callable[[str, int, int | None], None]
+
+
+# -- districts ---------------------------------------------------------------------------------
+def district_add(
+    *, name: str, source_url: str, token: str, api_version: str = "v3.0", external_id: str = ""
+) -> District:
+    base = slugify(name)[:70] or "district"
+    slug, n = base, 1
+    while District.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    with transaction.atomic():
+        district = District.objects.create(
+            name=name,
+            slug=slug,
+            source_url=source_url.rstrip("/"),
+            api_version=api_version,
+            external_id=external_id,
+            token_encrypted=token_encrypt(token),
+        )
+        SyncSettings.objects.create(district=district)
+    return district
+
+
+def district_settings_update(*, district: District, changes: dict[str, Any]) -> SyncSettings:
+    """Change sync settings; raise ValueError naming the setting when a value is invalid."""
+    settings = district.sync
+    token = changes.pop("token", None)
+    for name, value in changes.items():
+        setattr(settings, name, value)
+    settings.updated_at = timezone.now()
+    try:
+        settings.full_clean(exclude=["district"])
+    except ValidationError as exc:
+        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        raise ValueError(problems) from None
+    with transaction.atomic():
+        settings.save()
+        if token:
+            district.token_encrypted = token_encrypt(token)
+            district.save(update_fields=["token_encrypted"])
+    return settings
+
+
+def settings_for_reconcile(settings: SyncSettings) -> Settings:
+    return Settings(
+        all_schools=settings.all_schools,
+        school_ids=frozenset(settings.school_ids),
+        sync_classrooms=settings.sync_classrooms,
+        unique_class_names=settings.unique_class_names,
+        unarchive_classrooms=settings.unarchive_classrooms,
+        student_id=settings.student_id,
+        archive_students=settings.archived_students == SyncSettings.ArchivedStudents.ARCHIVE,
+        manage_guardians=settings.manage_guardians,
+        contact_types=frozenset(settings.contact_types),
+        relationships=frozenset(settings.relationships),
+        sms_phone_type=settings.sms_phone_type,
+        update_active_contacts=settings.update_active_contacts,
+        remove_departed_guardians=settings.remove_departed_guardians,
+        deletion_threshold_percent=settings.deletion_threshold_percent,
+    )
+
+
+def source_for(district: District, *, on_progress=None) -> RosterSource:
+    client = CleverClient(
+        district.source_url, token_decrypt(district.token_encrypted), version=district.api_version
+    )
+    return CleverSource(client, on_progress=on_progress)
+
+
+# -- runs ----------------------------------------------------------------------------------------
+@dataclass
+class Timings:
+    """Seconds per stage of the last run, for the benchmark and the command line."""
+
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def roster_fetch(source: RosterSource) -> Roster:
+    """Read the whole roster; users arrive in one pass and are sorted by kind."""
+    students: list[StudentRecord] = []
+    staff: list[StaffRecord] = []
+    contacts: list[ContactRecord] = []
+    kinds = {StudentRecord: students, StaffRecord: staff, ContactRecord: contacts}
+    schools = list(source.schools())
+    terms = list(source.terms())
+    courses = list(source.courses())
+    sections = list(source.sections())
+    for user in source.users():
+        kinds[type(user)].append(user)
+    return Roster(
+        schools=schools,
+        terms=terms,
+        courses=courses,
+        sections=sections,
+        staff=staff,
+        students=students,
+        contacts=contacts,
+    )
+
+
+def district_sync(
+    *,
+    district: District,
+    trigger: str = SyncRun.Trigger.MANUAL,
+    dry_run: bool = False,
+    force: bool = False,
+    source: RosterSource | None = None,
+    progress: Progress | None = None,
+    timings: Timings | None = None,
+) -> SyncRun:
+    """Run one sync of one district and return its report. Never raises for a failed sync."""
+    runs_interrupted_mark(district=district)
+    busy = SyncRun.objects.filter(district=district, status=SyncRun.Status.RUNNING).first()
+    run = SyncRun.objects.create(
+        district=district,
+        trigger=trigger,
+        kind=SyncRun.Kind.DRY_RUN if dry_run else SyncRun.Kind.FULL,
+        status=SyncRun.Status.RUNNING,
+        started_at=timezone.now(),
+        forced=force,
+        worker=_worker_name(),
+    )
+    if busy is not None:
+        _fail(run, ERR_BUSY, MSG_BUSY.format(run=busy.pk))
+        return run
+    timings = timings if timings is not None else Timings()
+    report = progress or (lambda stage, done, total: None)
+    try:
+        started = time.perf_counter()
+        if source is None:
+            source = source_for(district, on_progress=lambda c, n: report(f"fetch:{c}", n, None))
+        roster = roster_fetch(source)
+        timings.stages["fetch"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        report("reconcile", 0, None)
+        settings = settings_for_reconcile(district.sync)
+        _check_selected_schools(settings, roster)
+        plan = reconcile(roster, held_state(district), settings, force=force)
+        del roster  # the plan holds what apply needs; let the records go
+        timings.stages["reconcile"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        if not dry_run and plan.writes:
+            report("apply", 0, plan.writes)
+            with transaction.atomic():
+                plan_apply(
+                    plan,
+                    district=district,
+                    run_id=run.pk,
+                    now=timezone.now(),
+                    remove_departed=settings.remove_departed_guardians,
+                )
+            report("apply", plan.writes, plan.writes)
+        timings.stages["apply"] = time.perf_counter() - started
+        _finish(run, plan=plan)
+    except SourceError as exc:
+        _fail(run, exc.code, exc.message)
+    except TokenUnreadable as exc:
+        _fail(run, ERR_TOKEN, str(exc))
+    except _RunRefused as exc:
+        _fail(run, exc.code, exc.message)
+    except Exception:
+        # Logged with its traceback for the operator; the report says what the admin can do.
+        logger.exception("sync run %s of district %s failed", run.pk, district.pk)
+        _fail(run, ERR_INTERNAL, MSG_INTERNAL.format(run=run.pk))
+    return run
+
+
+class _RunRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        self.code, self.message = code, message
+
+
+def _check_selected_schools(settings: Settings, roster: Roster) -> None:
+    if settings.all_schools:
+        return
+    present = {s.external_id for s in roster.schools}
+    if not settings.school_ids & present:
+        missing = ", ".join(sorted(settings.school_ids)) or "no school selected"
+        raise _RunRefused(ERR_NO_SCHOOLS, MSG_NO_SCHOOLS.format(missing=missing))
+
+
+def _finish(run: SyncRun, *, plan: Plan) -> None:
+    run.status = SyncRun.Status.COMPLETED
+    run.counts = plan.counts()
+    run.warnings = plan.warnings[: SyncRun.MAX_WARNINGS]
+    run.warning_count = len(plan.warnings)
+    run.finished_at = timezone.now()
+    run.save()
+
+
+def _fail(run: SyncRun, code: str, message: str) -> None:
+    run.status = SyncRun.Status.FAILED
+    run.error_code = code
+    run.error_message = message
+    run.finished_at = timezone.now()
+    run.save()
+
+
+def runs_interrupted_mark(*, district: District) -> int:
+    """Mark runs left `running` by a process of this machine that no longer exists as failed.
+    Their writes were rolled back with their transaction: the data is as the last finished run
+    left it. (Runs of other machines are judged by the lease of the job system.)"""
+    dead = [
+        run.pk
+        for run in SyncRun.objects.filter(district=district, status=SyncRun.Status.RUNNING)
+        if not _worker_alive(run.worker)
+    ]
+    return SyncRun.objects.filter(pk__in=dead).update(
+        status=SyncRun.Status.FAILED,
+        error_code=ERR_INTERRUPTED,
+        error_message=MSG_INTERRUPTED,
+        finished_at=timezone.now(),
+    )
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _worker_alive(worker: str) -> bool:
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's run: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_report(run: SyncRun) -> dict[str, Any]:
+    """The SyncRun as `homeroom sync --json` prints it."""
+    return {
+        "run": run.pk,
+        "district": run.district.slug,
+        "kind": run.kind,
+        "trigger": run.trigger,
+        "status": run.status,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "counts": run.counts,
+        "warning_count": run.warning_count,
+        "warnings": run.warnings,
+        "error_code": run.error_code,
+        "error_message": run.error_message,
+    }

@@ -1,0 +1,53 @@
+"""What every roster source offers, and the one error type it raises."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from homeroom.rostering.sources.records import (
+    CourseRecord,
+    DistrictRecord,
+    SchoolRecord,
+    SectionRecord,
+    TermRecord,
+    UserRecord,
+)
+
+# Called after every page: (collection, records read so far in it).
+ProgressCallback = Callable[[str, int], None]
+
+
+class SourceError(Exception):
+    """A source failed in a way a district admin can act on. `code` is stable, for reports."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# Error codes (SyncRun.error_code); the messages beside the code that raises them.
+AUTH_FAILED = "auth_failed"  # 401/403: token wrong, revoked, or the app was disconnected
+NOT_FOUND = "not_found"  # 404 on a path that must exist (e.g. the district)
+UNAVAILABLE = "source_unavailable"  # 5xx, timeouts, dropped connections, after retries
+RATE_LIMITED = "rate_limited"  # 429 and still limited after the retries
+BAD_RESPONSE = "bad_response"  # the source answered something that is not its format
+
+
+class RosterSource(Protocol):
+    """A district's roster, read in bounded memory: each method streams its records."""
+
+    def district(self) -> DistrictRecord: ...
+
+    def schools(self) -> Iterator[SchoolRecord]: ...
+
+    def terms(self) -> Iterator[TermRecord]: ...
+
+    def courses(self) -> Iterator[CourseRecord]: ...
+
+    def sections(self) -> Iterator[SectionRecord]: ...
+
+    def users(self) -> Iterator[UserRecord]:
+        """Every student, staff member (teachers, staff, district admins) and contact, once."""
+        ...

@@ -1,0 +1,513 @@
+"""Reconcile: the roster's records + the district's settings + what Homeroom holds → a plan.
+
+Pure: no database, no I/O. Each record is first hashed as it came (with the settings that shape
+its row); when the hash equals the stored one the record is unchanged and costs nothing more, so
+a re-sync that changes nothing writes nothing. Only changed or new records are turned into row
+values (names, normalised e-mails and phones, the student id the district chose, …).
+
+Bad records become warnings with a reason, never exceptions: a contact with neither e-mail nor
+phone, a section whose school is not in the roster, a duplicate id, a link to a student that was
+not shared. Archiving is guarded: a plan that would archive more than the district's threshold of
+students, staff or sections archives nothing and says why, unless forced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from homeroom.rostering.sources.records import (
+    DISTRICT_ADMIN,
+    STAFF,
+    TEACHER,
+    ContactRecord,
+    CourseRecord,
+    SchoolRecord,
+    SectionRecord,
+    StaffRecord,
+    StudentRecord,
+    TermRecord,
+)
+from homeroom.rostering.sync.contacts import email_normalize, phone_e164
+
+# The order entities are applied in: every entity's references point to earlier ones.
+ENTITIES = ("schools", "terms", "courses", "sections", "staff", "students", "contacts")
+# Entities whose mass archiving the deletion threshold guards (seed 004 and the issue).
+GUARDED = ("students", "staff", "sections")
+
+WARN_DUPLICATE = "duplicate id in the roster; the first record with this id was used"
+WARN_NO_SCHOOL = "its school is not in the roster (or not shared with Homeroom)"
+WARN_NO_REACH = "guardian contact has neither an e-mail address nor a phone number"
+WARN_NO_STUDENT = "linked to a student who is not in the roster (or not shared)"
+WARN_SECTION_MEMBER = "lists a member who is not in the roster (or not shared): {count} left out"
+WARN_THRESHOLD = (
+    "Nothing was archived: this run would have archived {count} of {total} {entity} ({percent:.0f} "
+    "%), more than the district's deletion threshold of {threshold} %. Check what is shared with "
+    "Homeroom in Clever; if the change is intended, run the sync again with --force."
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The sync settings reconcile needs, as plain values (built from `SyncSettings`)."""
+
+    all_schools: bool = True
+    school_ids: frozenset[str] = frozenset()
+    sync_classrooms: bool = True
+    unique_class_names: bool = False
+    unarchive_classrooms: bool = True
+    student_id: str = "sis_id"  # or "student_number"
+    archive_students: bool = True
+    manage_guardians: bool = True
+    contact_types: frozenset[str] = frozenset(
+        {"Parent/Guardian", "Primary", "Secondary", "Family", "Emergency", "Other"}
+    )
+    relationships: frozenset[str] = frozenset(
+        {"Parent", "Grandparent", "Aunt/Uncle", "Sibling", "Self", "Other"}
+    )
+    sms_phone_type: str = "Cell"
+    update_active_contacts: bool = False
+    remove_departed_guardians: bool = False
+    deletion_threshold_percent: int = 10
+
+    def in_scope(self, school_id: str) -> bool:
+        return self.all_schools or school_id in self.school_ids
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """What Homeroom holds of one row, compactly: enough to decide without loading the row."""
+
+    pk: int
+    sync_hash: int | None
+    archived: bool
+    managed: bool
+    claimed: bool = False
+
+
+@dataclass
+class HeldState:
+    """Everything reconcile needs to know about the database, per entity."""
+
+    rows: dict[str, dict[str, Current]]  # entity -> external id -> row
+    # Local rows (no external id) that a roster record may adopt: entity -> key -> pk.
+    # Keys are ("sis_id", value), ("student_number", value), ("email", normalised value).
+    adoptable: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
+
+
+@dataclass
+class Changes:
+    """The plan for one entity."""
+
+    creates: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    updates: list[tuple[int, str, int, dict[str, Any]]] = field(default_factory=list)
+    archives: list[int] = field(default_factory=list)
+    unarchives: list[int] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class Plan:
+    entities: dict[str, Changes]
+    warnings: list[dict[str, str]]
+    archiving_blocked: bool = False
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        actions = ("created", "updated", "unchanged", "archived", "unarchived", "skipped")
+        return {
+            name: {action: changes.counts[action] for action in actions}
+            for name, changes in self.entities.items()
+        }
+
+    @property
+    def writes(self) -> int:
+        return sum(
+            len(c.creates) + len(c.updates) + len(c.archives) + len(c.unarchives)
+            for c in self.entities.values()
+        )
+
+
+@dataclass
+class Roster:
+    """A district's records, as one run fetched them."""
+
+    schools: list[SchoolRecord]
+    terms: list[TermRecord]
+    courses: list[CourseRecord]
+    sections: list[SectionRecord]
+    staff: list[StaffRecord]
+    students: list[StudentRecord]
+    contacts: list[ContactRecord]
+
+
+def record_hash(*parts: Any) -> int:
+    """A stable 64-bit hash (unlike `hash()`, the same in every process)."""
+    digest = hashlib.blake2b(orjson.dumps(parts), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+# -- per entity: references (cheap, every run) and row values (only when something changed) ----
+# `refs` resolves what a record points to against what is known this run. Its result is part of
+# the hash, so a row is rewritten when a record it points to appears or goes, and it is where the
+# per-run warnings about references are raised. `values` builds the row from the record and refs.
+
+
+class Skip(Exception):
+    def __init__(self, reason: str | None) -> None:
+        self.reason = reason  # None: left out by the settings, not worth a warning
+
+
+def _no_refs(r: Any, ctx: _Context) -> tuple:
+    return ()
+
+
+def _section_refs(r: SectionRecord, ctx: _Context) -> tuple:
+    if r.school_id not in ctx.known["schools"]:
+        raise Skip(WARN_NO_SCHOOL)
+    teachers = tuple(t for t in r.teacher_ids if t in ctx.known["staff"])
+    students = tuple(s for s in r.student_ids if s in ctx.known["students"])
+    missing = len(r.teacher_ids) + len(r.student_ids) - len(teachers) - len(students)
+    if missing:
+        ctx.warn("sections", r.external_id, WARN_SECTION_MEMBER.format(count=missing))
+    term = r.term_id if r.term_id in ctx.known["terms"] else None
+    course = r.course_id if r.course_id in ctx.known["courses"] else None
+    return (term, course, teachers, students)
+
+
+def _staff_refs(r: StaffRecord, ctx: _Context) -> tuple:
+    schools = tuple(s for s in r.school_ids if s in ctx.known["schools"])
+    if not schools and DISTRICT_ADMIN not in r.roles:
+        raise Skip(WARN_NO_SCHOOL if r.school_ids else None)
+    return schools
+
+
+def _student_refs(r: StudentRecord, ctx: _Context) -> tuple:
+    school = next((s for s in (r.school_id, *r.school_ids) if s in ctx.known["schools"]), None)
+    if school is None:
+        raise Skip(WARN_NO_SCHOOL)
+    return (school,)
+
+
+def _contact_refs(r: ContactRecord, ctx: _Context) -> tuple:
+    s = ctx.settings
+    links = []
+    for rel in r.relationships:
+        # An empty relationship or type counts as "Other": many SIS leave them blank.
+        if (rel.contact_type or "Other") not in s.contact_types:
+            continue
+        if (rel.relationship or "Other") not in s.relationships:
+            continue
+        if rel.student_id not in ctx.known["students"]:
+            ctx.warn("contacts", r.external_id, WARN_NO_STUDENT)
+            continue
+        links.append((rel.student_id, rel.relationship, rel.contact_type))
+    if not links:
+        raise Skip(None)
+    return tuple(sorted(set(links)))
+
+
+def _school_values(r: SchoolRecord, refs: tuple, ctx: _Context) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "sis_id": r.sis_id,
+        "school_number": r.school_number,
+        "state_id": r.state_id,
+        "nces_id": r.nces_id,
+        "low_grade": r.low_grade,
+        "high_grade": r.high_grade,
+        "phone": r.phone,
+        "principal_name": r.principal_name,
+        "principal_email": r.principal_email,
+    }
+
+
+def _term_values(r: TermRecord, refs: tuple, ctx: _Context) -> dict[str, Any]:
+    return {"name": r.name, "start_date": r.start_date, "end_date": r.end_date}
+
+
+def _course_values(r: CourseRecord, refs: tuple, ctx: _Context) -> dict[str, Any]:
+    return {"name": r.name, "number": r.number}
+
+
+def _section_values(r: SectionRecord, refs: tuple, ctx: _Context) -> dict[str, Any]:
+    term, course, teachers, students = refs
+    name = r.name
+    if ctx.settings.unique_class_names:
+        name = f"{r.name} - {r.sis_id or r.external_id}"  # seed 003: "Classroom1 - 12345"
+    return {
+        "school": r.school_id,
+        "term": term,
+        "course": course,
+        "name": name,
+        "sis_id": r.sis_id,
+        "grade": r.grade,
+        "period": r.period,
+        "section_number": r.section_number,
+        "subject": r.subject,
+        "_teachers": teachers,
+        "_students": students,
+    }
+
+
+def _staff_values(r: StaffRecord, refs: tuple, ctx: _Context) -> dict[str, Any]:
+    return {
+        "first_name": r.first_name,
+        "last_name": r.last_name,
+        "email": email_normalize(r.email),
+        "is_teacher": TEACHER in r.roles,
+        "is_staff": STAFF in r.roles,
+        "is_district_admin": DISTRICT_ADMIN in r.roles,
+        "sis_id": r.sis_id,
+        "teacher_number": r.teacher_number,
+        "title": r.title,
+        "_schools": refs,
+    }
+
+
+def _student_values(r: StudentRecord, refs: tuple, ctx: _Context) -> dict[str, Any]:
+    return {
+        "school": refs[0],
+        "first_name": r.first_name,
+        "middle_name": r.middle_name,
+        "last_name": r.last_name,
+        "email": email_normalize(r.email),
+        "student_id": r.sis_id if ctx.settings.student_id == "sis_id" else r.student_number,
+        "sis_id": r.sis_id,
+        "student_number": r.student_number,
+        "state_id": r.state_id,
+        "grade": r.grade,
+        "dob": r.dob,
+        "gender": r.gender,
+        "graduation_year": r.graduation_year,
+    }
+
+
+def _contact_values(r: ContactRecord, refs: tuple, ctx: _Context) -> dict[str, Any]:
+    email = email_normalize(r.email)
+    phone = phone_e164(r.phone)
+    if not email and not phone:
+        raise Skip(WARN_NO_REACH)
+    sms_type = ctx.settings.sms_phone_type
+    # Seed 004: only the chosen phone type is the SMS number; a Home number never is.
+    sms_phone = phone if r.phone_type == sms_type and sms_type != "Home" else ""
+    return {
+        "first_name": r.first_name,
+        "last_name": r.last_name,
+        "email": email,
+        "phone": r.phone,
+        "phone_type": r.phone_type,
+        "sms_phone": sms_phone,
+        "home_phone": phone if r.phone_type == "Home" else "",
+        "sis_id": r.sis_id,
+        "_links": refs,
+    }
+
+
+REFS: dict[str, Callable[[Any, _Context], tuple]] = {
+    "schools": _no_refs,
+    "terms": _no_refs,
+    "courses": _no_refs,
+    "sections": _section_refs,
+    "staff": _staff_refs,
+    "students": _student_refs,
+    "contacts": _contact_refs,
+}
+VALUES: dict[str, Callable[[Any, tuple, _Context], dict[str, Any]]] = {
+    "schools": _school_values,
+    "terms": _term_values,
+    "courses": _course_values,
+    "sections": _section_values,
+    "staff": _staff_values,
+    "students": _student_values,
+    "contacts": _contact_values,
+}
+# Contact details that a claimed account keeps unless "update contact details of active users".
+CONTACT_DETAILS = {"staff": ("email",), "contacts": ("email", "phone", "sms_phone", "home_phone")}
+
+
+@dataclass
+class _Context:
+    settings: Settings
+    known: dict[str, set[str]]  # external ids that rows may refer to, per entity
+    warnings: list[dict[str, str]]
+
+    def warn(self, entity: str, external_id: str, reason: str) -> None:
+        self.warnings.append({"entity": entity, "external_id": external_id, "reason": reason})
+
+
+def _in_scope(roster: Roster, settings: Settings) -> dict[str, list]:
+    """The records this district syncs: its scope and its classroom and guardian settings."""
+    schools = [s for s in roster.schools if settings.in_scope(s.external_id)]
+    classrooms = settings.sync_classrooms
+    return {
+        "schools": schools,
+        "terms": roster.terms if classrooms else [],
+        "courses": roster.courses if classrooms else [],
+        "sections": [s for s in roster.sections if settings.in_scope(s.school_id)]
+        if classrooms
+        else [],
+        "staff": roster.staff,
+        "students": [
+            s
+            for s in roster.students
+            if any(settings.in_scope(x) for x in (s.school_id, *s.school_ids))
+        ],
+        "contacts": roster.contacts if settings.manage_guardians else [],
+    }
+
+
+def _settings_fingerprint(settings: Settings, entity: str) -> tuple:
+    """The settings that shape an entity's rows: changing one of them re-writes those rows."""
+    s = settings
+    return {
+        "sections": (s.unique_class_names, sorted(s.school_ids), s.all_schools),
+        "students": (s.student_id, sorted(s.school_ids), s.all_schools),
+        "staff": (sorted(s.school_ids), s.all_schools, s.update_active_contacts),
+        "contacts": (
+            sorted(s.contact_types),
+            sorted(s.relationships),
+            s.sms_phone_type,
+            s.update_active_contacts,
+        ),
+    }.get(entity, ())
+
+
+def reconcile(roster: Roster, held: HeldState, settings: Settings, *, force: bool = False) -> Plan:
+    """Compare the roster with what Homeroom holds and decide every write."""
+    records = _in_scope(roster, settings)
+    warnings: list[dict[str, str]] = []
+    known = {
+        name: {r.external_id for r in records[name]}
+        | {ext for ext, row in held.rows[name].items() if not row.archived}
+        for name in ENTITIES
+    }
+    ctx = _Context(settings=settings, known=known, warnings=warnings)
+    plan = Plan(entities={}, warnings=warnings)
+    for name in ENTITIES:
+        plan.entities[name] = _reconcile_entity(name, records[name], held, ctx)
+    _guard_archiving(plan, held, settings, force=force)
+    return plan
+
+
+def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Context) -> Changes:
+    settings = ctx.settings
+    changes = Changes()
+    counts = changes.counts
+    current = held.rows[name]
+    adoptable = held.adoptable.get(name, {})
+    fingerprint = _settings_fingerprint(settings, name)
+    keep_details = not settings.update_active_contacts and name in CONTACT_DETAILS
+    to_refs, to_values = REFS[name], VALUES[name]
+    seen: set[str] = set()
+    for record in records:
+        ext = record.external_id
+        if ext in seen:
+            ctx.warn(name, ext, WARN_DUPLICATE)
+            counts["skipped"] += 1
+            continue
+        seen.add(ext)
+        row = current.get(ext)
+        try:
+            refs = to_refs(record, ctx)
+        except Skip as skip:
+            if skip.reason:
+                ctx.warn(name, ext, skip.reason)
+                counts["skipped"] += 1
+            continue
+        claimed = bool(row and row.claimed and keep_details)
+        digest = record_hash(fingerprint, claimed, record, refs)
+        if row is not None and row.sync_hash == digest and row.managed:
+            if row.archived and _may_unarchive(name, settings):
+                changes.unarchives.append(row.pk)
+                counts["unarchived"] += 1
+            else:
+                counts["unchanged"] += 1
+            continue
+        try:
+            values = to_values(record, refs, ctx)
+        except Skip as skip:
+            if skip.reason:
+                ctx.warn(name, ext, skip.reason)
+                counts["skipped"] += 1
+            continue
+        if claimed:
+            for detail in CONTACT_DETAILS[name]:
+                values.pop(detail, None)
+        if row is None:
+            pk = _adopt(name, record, values, adoptable)
+            if pk is None:
+                changes.creates.append((ext, digest, values))
+                counts["created"] += 1
+                continue
+            row = Current(pk=pk, sync_hash=None, archived=False, managed=False)
+        changes.updates.append((row.pk, ext, digest, values))
+        counts["updated"] += 1
+        if row.archived and _may_unarchive(name, settings):
+            changes.unarchives.append(row.pk)
+            counts["unarchived"] += 1
+    if _archives_missing(name, settings):
+        for ext, row in current.items():
+            if ext not in seen and row.managed and not row.archived:
+                changes.archives.append(row.pk)
+        counts["archived"] = len(changes.archives)
+    return changes
+
+
+def _adopt(name: str, record: Any, values: dict[str, Any], adoptable: dict) -> int | None:
+    """A local row this record should take over instead of creating a duplicate, if any."""
+    if not adoptable:
+        return None
+    keys: list[tuple[str, str]] = []
+    if name == "students":
+        keys = [("sis_id", record.sis_id), ("student_number", record.student_number)]
+    if name in ("students", "staff"):
+        keys.append(("email", values.get("email", "")))
+    for key in keys:
+        if key[1] and key in adoptable:
+            return adoptable.pop(key)
+    return None
+
+
+def _may_unarchive(name: str, settings: Settings) -> bool:
+    return name != "sections" or settings.unarchive_classrooms
+
+
+def _archives_missing(name: str, settings: Settings) -> bool:
+    if name == "students":
+        return settings.archive_students
+    if name == "contacts":
+        return settings.manage_guardians and settings.remove_departed_guardians
+    if name in ("sections", "terms", "courses"):
+        return settings.sync_classrooms
+    return True
+
+
+def _guard_archiving(plan: Plan, held: HeldState, settings: Settings, *, force: bool) -> None:
+    threshold = settings.deletion_threshold_percent
+    for name in GUARDED:
+        changes = plan.entities[name]
+        active = sum(1 for row in held.rows[name].values() if row.managed and not row.archived)
+        count = len(changes.archives)
+        if not count or force or count * 100 <= threshold * active:
+            continue
+        plan.archiving_blocked = True
+        percent = count * 100 / active
+        plan.warnings.insert(
+            0,
+            {
+                "entity": name,
+                "external_id": "",
+                "reason": WARN_THRESHOLD.format(
+                    count=count, total=active, entity=name, percent=percent, threshold=threshold
+                ),
+            },
+        )
+    if plan.archiving_blocked:
+        for changes in plan.entities.values():
+            changes.archives.clear()
+            changes.counts["archived"] = 0

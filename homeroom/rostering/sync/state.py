@@ -1,0 +1,75 @@
+"""What Homeroom holds of a district, compactly, for reconcile: one query per entity."""
+
+from __future__ import annotations
+
+from homeroom.directory.models import (
+    Course,
+    District,
+    GuardianContact,
+    School,
+    Section,
+    Staff,
+    Student,
+    Synced,
+    Term,
+)
+from homeroom.rostering.sync.contacts import email_normalize
+from homeroom.rostering.sync.reconcile import Current, HeldState
+
+MODELS: dict[str, type[Synced]] = {
+    "schools": School,
+    "terms": Term,
+    "courses": Course,
+    "sections": Section,
+    "staff": Staff,
+    "students": Student,
+    "contacts": GuardianContact,
+}
+CLAIMABLE = ("staff", "contacts")
+
+
+def held_state(district: District) -> HeldState:
+    rows: dict[str, dict[str, Current]] = {}
+    for name, model in MODELS.items():
+        columns = ["external_id", "id", "sync_hash", "archived_at", "sync_managed"]
+        if name in CLAIMABLE:
+            columns.append("claimed_at")
+        query = model.objects.filter(district=district).exclude(external_id="")
+        rows[name] = {
+            row[0]: Current(
+                pk=row[1],
+                sync_hash=row[2],
+                archived=row[3] is not None,
+                managed=row[4],
+                claimed=len(row) > 5 and row[5] is not None,
+            )
+            for row in query.values_list(*columns).iterator(chunk_size=10_000)
+        }
+    return HeldState(rows=rows, adoptable=_adoptable(district))
+
+
+def _adoptable(district: District) -> dict[str, dict[tuple[str, str], int]]:
+    """Active local rows a roster record may take over: students by SIS id, student number or
+    e-mail; staff by e-mail. A key shared by two local rows is ambiguous and not used."""
+    found: dict[str, dict[tuple[str, str], int]] = {"students": {}, "staff": {}}
+    ambiguous: set[tuple[str, tuple[str, str]]] = set()
+
+    def add(entity: str, key: tuple[str, str], pk: int) -> None:
+        if not key[1]:
+            return
+        if key in found[entity]:
+            ambiguous.add((entity, key))
+        found[entity][key] = pk
+
+    local = {"district": district, "external_id": "", "archived_at": None}
+    for pk, sis_id, number, email in Student.objects.filter(**local).values_list(
+        "id", "sis_id", "student_number", "email"
+    ):
+        add("students", ("sis_id", sis_id), pk)
+        add("students", ("student_number", number), pk)
+        add("students", ("email", email_normalize(email)), pk)
+    for pk, email in Staff.objects.filter(**local).values_list("id", "email"):
+        add("staff", ("email", email_normalize(email)), pk)
+    for entity, key in ambiguous:
+        found[entity].pop(key, None)
+    return found
