@@ -32,3 +32,19 @@ def generate(size: str, seed: int) -> None:
     from homeroom.bench.sandbox import bench_generate
 
     bench_generate(size=size, seed=seed)
+
+
+@bench.command()
+@click.option("--size", type=click.Choice(list(SIZES)), default="large", show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--database-url",
+    default=None,
+    help="Benchmark on PostgreSQL: a database of its own, dropped and re-created "
+    "(e.g. postgres://postgres@127.0.0.1:5432/homeroom_bench). Default: a new SQLite file.",
+)
+def sync(size: str, seed: int, database_url: str | None) -> None:
+    """Full first sync, no-change re-sync and the executemany floor, with peak memory."""
+    from homeroom.bench.sync import bench_sync
+
+    bench_sync(size=size, seed=seed, database_url=database_url)

@@ -7,13 +7,8 @@ Homeroom can write them (aim: 50,000 users/s with limit=10000).
 from __future__ import annotations
 
 import resource
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -21,7 +16,7 @@ import httpx
 import orjson
 
 from homeroom.sandbox.generator import generate
-from homeroom.sandbox.runner import open_store, store_path
+from homeroom.sandbox.runner import open_store, sandbox_process, store_path
 from homeroom.sandbox.store import Store
 from homeroom.settings import data_dir_from_env
 
@@ -38,7 +33,7 @@ def bench_sandbox_serving(*, size: str, seed: int, limit: int, version: str) -> 
     # The sandbox runs in its own process, as it does for a real sync: a server thread in this
     # process would share the GIL with the client and measure both at once.
     with (
-        _sandbox_process(size=size, seed=seed) as url,
+        sandbox_process(size=size, seed=seed, token=TOKEN) as url,
         httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120
         ) as client,
@@ -78,31 +73,6 @@ def _page_all(
         f"{label:<28} {users:>8,} users, {pages:>3} pages, {elapsed:6.2f}s: "
         f"{users / elapsed:>9,.0f} users/s, {size_bytes / elapsed / 1e6:6.1f} MB/s"
     )
-
-
-@contextmanager
-def _sandbox_process(*, size: str, seed: int) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "homeroom", "sandbox", "serve", "--size", size]
-    command += ["--seed", str(seed), "--port", str(port), "--token", TOKEN, "--rate-limit", "0"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/v3.0/me", headers={"Authorization": f"Bearer {TOKEN}"})
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise click.ClickException("the sandbox did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def bench_generate(*, size: str, seed: int) -> None:

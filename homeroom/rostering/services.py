@@ -7,6 +7,7 @@ that ends `completed` or `failed` with a code and a message a district IT admin 
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -181,6 +182,11 @@ def district_sync(
         return run
     timings = timings if timings is not None else Timings()
     report = progress or (lambda stage, done, total: None)
+    # A run builds hundreds of thousands of objects that live until it ends and hold no cycles;
+    # the cyclic garbage collector would rescan them again and again as they pile up (it made
+    # decoding a large district 13x slower, measured). It is back on when the run ends.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         started = time.perf_counter()
         if source is None:
@@ -220,6 +226,9 @@ def district_sync(
         # Logged with its traceback for the operator; the report says what the admin can do.
         logger.exception("sync run %s of district %s failed", run.pk, district.pk)
         _fail(run, ERR_INTERNAL, MSG_INTERNAL.format(run=run.pk))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return run
 
 

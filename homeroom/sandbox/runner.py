@@ -3,7 +3,12 @@ for tests and benchmarks (a real socket, so dropped connections and slow answers
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,3 +88,40 @@ def sandbox_thread(app: SandboxApp, *, port: int = 0) -> Iterator[RunningSandbox
 def serve_forever(app: SandboxApp, *, host: str, port: int) -> None:
     server = create_server(app, host=host, port=port, **WAITRESS_OPTIONS)
     server.run()
+
+
+@contextmanager
+def sandbox_process(
+    *, size: str, seed: int, token: str, data_dir: Path | None = None, timeout: float = 60
+) -> Iterator[str]:
+    """Serve a district from a separate process (as for a real sync); yield its base URL.
+
+    A server thread in the calling process would share its GIL with the client being measured.
+    The district must already be generated (`open_store`), or the start waits for it.
+    """
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "homeroom", "sandbox", "serve", "--size", size]
+    command += ["--seed", str(seed), "--port", str(port), "--token", token, "--rate-limit", "0"]
+    env = {**os.environ, **({"HOMEROOM_DATA_DIR": str(data_dir)} if data_dir else {})}
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.get(f"{url}/v3.0/me", headers={"Authorization": f"Bearer {token}"})
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the sandbox did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

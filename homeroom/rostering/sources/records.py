@@ -3,22 +3,30 @@
 Reconcile compares these with what Homeroom holds; their fields are exactly the fields sync owns.
 Text fields are "" when the source has no value (never None), dates are `date | None`, and
 references to other records are external ids (the source's id, e.g. Clever's 24-hex id).
+
+They are msgspec Structs rather than dataclasses, because a large district has hundreds of
+thousands of them on every sync: a Struct is built faster, is left alone by the garbage collector
+(`gc=False`; records hold only strings, dates and tuples of records), and encodes for hashing in
+about 1 µs where orjson needs 7-12 µs for the same dataclass (measured).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class DistrictRecord:
+
+class _Record(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """Base of every record: immutable, compared by value, encoded as a JSON array."""
+
+
+class DistrictRecord(_Record):
     external_id: str
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class SchoolRecord:
+class SchoolRecord(_Record):
     external_id: str
     name: str
     sis_id: str = ""
@@ -32,23 +40,20 @@ class SchoolRecord:
     principal_email: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class TermRecord:
+class TermRecord(_Record):
     external_id: str
     name: str = ""
     start_date: date | None = None
     end_date: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CourseRecord:
+class CourseRecord(_Record):
     external_id: str
     name: str = ""
     number: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class SectionRecord:
+class SectionRecord(_Record):
     external_id: str
     school_id: str
     name: str
@@ -63,8 +68,7 @@ class SectionRecord:
     student_ids: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class StudentRecord:
+class StudentRecord(_Record):
     external_id: str
     school_id: str  # primary school
     first_name: str
@@ -85,8 +89,7 @@ class StudentRecord:
 TEACHER, STAFF, DISTRICT_ADMIN = "teacher", "staff", "district_admin"
 
 
-@dataclass(frozen=True, slots=True)
-class StaffRecord:
+class StaffRecord(_Record):
     external_id: str
     first_name: str
     last_name: str
@@ -98,8 +101,7 @@ class StaffRecord:
     title: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class RelationshipRecord:
+class RelationshipRecord(_Record):
     """A guardian contact's link to one student, as the roster states it."""
 
     student_id: str
@@ -107,8 +109,7 @@ class RelationshipRecord:
     contact_type: str = ""  # Parent/Guardian, Emergency, Primary, Secondary, Family, Other, ""
 
 
-@dataclass(frozen=True, slots=True)
-class ContactRecord:
+class ContactRecord(_Record):
     """A guardian contact: the roster's record of a student's contact (Clever `roles.contact`)."""
 
     external_id: str

@@ -13,13 +13,13 @@ students, staff or sections archives nothing and says why, unless forced.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+import msgspec
+import xxhash
 
 from homeroom.rostering.sources.records import (
     DISTRICT_ADMIN,
@@ -145,10 +145,14 @@ class Roster:
     contacts: list[ContactRecord]
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def record_hash(*parts: Any) -> int:
-    """A stable 64-bit hash (unlike `hash()`, the same in every process)."""
-    digest = hashlib.blake2b(orjson.dumps(parts), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    """A stable 64-bit hash (unlike `hash()`, the same in every process), signed to fit a
+    database BIGINT. xxh3 over the msgspec encoding: about 1.5 µs a record."""
+    digest = xxhash.xxh3_64_intdigest(_encode(parts))
+    return digest - (1 << 64) if digest >= 1 << 63 else digest
 
 
 # -- per entity: references (cheap, every run) and row values (only when something changed) ----
@@ -182,7 +186,10 @@ def _section_refs(r: SectionRecord, ctx: _Context) -> tuple:
 def _staff_refs(r: StaffRecord, ctx: _Context) -> tuple:
     schools = tuple(s for s in r.school_ids if s in ctx.known["schools"])
     if not schools and DISTRICT_ADMIN not in r.roles:
-        raise Skip(WARN_NO_SCHOOL if r.school_ids else None)
+        # Schools that are in the roster but outside the district's scope: not synced, no
+        # warning. Schools the roster does not have at all: a sharing problem worth a warning.
+        missing = not any(s in ctx.roster_schools for s in r.school_ids)
+        raise Skip(WARN_NO_SCHOOL if r.school_ids and missing else None)
     return schools
 
 
@@ -335,6 +342,7 @@ class _Context:
     settings: Settings
     known: dict[str, set[str]]  # external ids that rows may refer to, per entity
     warnings: list[dict[str, str]]
+    roster_schools: set[str]  # every school of the roster, in scope or not
 
     def warn(self, entity: str, external_id: str, reason: str) -> None:
         self.warnings.append({"entity": entity, "external_id": external_id, "reason": reason})
@@ -381,12 +389,15 @@ def reconcile(roster: Roster, held: HeldState, settings: Settings, *, force: boo
     """Compare the roster with what Homeroom holds and decide every write."""
     records = _in_scope(roster, settings)
     warnings: list[dict[str, str]] = []
-    known = {
-        name: {r.external_id for r in records[name]}
-        | {ext for ext, row in held.rows[name].items() if not row.archived}
-        for name in ENTITIES
-    }
-    ctx = _Context(settings=settings, known=known, warnings=warnings)
+    # A record may only point at what this run's roster holds in scope: a row that is leaving
+    # (out of scope, or gone from the roster) is archived by this run, not linked to.
+    known = {name: {r.external_id for r in records[name]} for name in ENTITIES}
+    ctx = _Context(
+        settings=settings,
+        known=known,
+        warnings=warnings,
+        roster_schools={s.external_id for s in roster.schools},
+    )
     plan = Plan(entities={}, warnings=warnings)
     for name in ENTITIES:
         plan.entities[name] = _reconcile_entity(name, records[name], held, ctx)
@@ -410,15 +421,17 @@ def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Conte
             ctx.warn(name, ext, WARN_DUPLICATE)
             counts["skipped"] += 1
             continue
-        seen.add(ext)
         row = current.get(ext)
         try:
             refs = to_refs(record, ctx)
         except Skip as skip:
             if skip.reason:
+                seen.add(ext)  # a bad record: its row, if any, is kept as it was
                 ctx.warn(name, ext, skip.reason)
                 counts["skipped"] += 1
+            # else: outside what the settings sync, so absent: its row is archived as missing
             continue
+        seen.add(ext)
         claimed = bool(row and row.claimed and keep_details)
         digest = record_hash(fingerprint, claimed, record, refs)
         if row is not None and row.sync_hash == digest and row.managed:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import connection
+
 from homeroom.directory.models import (
     Course,
     District,
@@ -31,20 +33,19 @@ CLAIMABLE = ("staff", "contacts")
 def held_state(district: District) -> HeldState:
     rows: dict[str, dict[str, Current]] = {}
     for name, model in MODELS.items():
-        columns = ["external_id", "id", "sync_hash", "archived_at", "sync_managed"]
-        if name in CLAIMABLE:
-            columns.append("claimed_at")
-        query = model.objects.filter(district=district).exclude(external_id="")
-        rows[name] = {
-            row[0]: Current(
-                pk=row[1],
-                sync_hash=row[2],
-                archived=row[3] is not None,
-                managed=row[4],
-                claimed=len(row) > 5 and row[5] is not None,
-            )
-            for row in query.values_list(*columns).iterator(chunk_size=10_000)
-        }
+        claimed = "claimed_at IS NOT NULL" if name in CLAIMABLE else "FALSE"
+        # Plain SQL: the ORM's per-value converters cost 1.5 s over a large district (measured),
+        # and these five values need none.
+        sql = (
+            f"SELECT external_id, id, sync_hash, archived_at IS NOT NULL, sync_managed, {claimed} "
+            f"FROM {model._meta.db_table} WHERE district_id = %s AND external_id <> ''"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [district.pk])
+            rows[name] = {
+                ext: Current(pk, digest, bool(archived), bool(managed), bool(is_claimed))
+                for ext, pk, digest, archived, managed, is_claimed in cursor.fetchall()
+            }
     return HeldState(rows=rows, adoptable=_adoptable(district))
 
 
