@@ -17,17 +17,13 @@ from pathlib import Path
 
 import dj_database_url
 
+from homeroom.paths import data_dir_from_env
+
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in TRUE_WORDS
-
-
-def data_dir_from_env() -> Path:
-    data_dir = Path(os.environ.get("HOMEROOM_DATA_DIR") or Path.cwd() / "var").resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return data_dir
 
 
 def secret_key_for(*, data_dir: Path) -> str:

@@ -15,10 +15,10 @@ import click
 import httpx
 import orjson
 
+from homeroom.paths import data_dir_from_env
 from homeroom.sandbox.generator import generate
 from homeroom.sandbox.runner import open_store, sandbox_process, store_path
 from homeroom.sandbox.store import Store
-from homeroom.settings import data_dir_from_env
 
 TOKEN = "bench-token"
 

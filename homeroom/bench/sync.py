@@ -15,8 +15,8 @@ import time
 
 import click
 
+from homeroom.paths import data_dir_from_env
 from homeroom.sandbox.runner import open_store, sandbox_process, store_path
-from homeroom.settings import data_dir_from_env
 
 TOKEN = "bench-token"
 # Every table a sync writes, parents first.

@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from homeroom.directory.models import District
-from homeroom.rostering.models import SyncRun, SyncSettings
+from homeroom.rostering.models import CONTACT_TYPES, RELATIONSHIPS, SyncRun, SyncSettings
 from homeroom.rostering.secrets import TokenUnreadable, token_decrypt, token_encrypt
 from homeroom.rostering.sources.base import RosterSource, SourceError
 from homeroom.rostering.sources.clever.client import CleverClient
@@ -81,7 +82,9 @@ def district_add(
 def district_settings_update(*, district: District, changes: dict[str, Any]) -> SyncSettings:
     """Change sync settings; raise ValueError naming the setting when a value is invalid."""
     settings = district.sync
+    changes = dict(changes)
     token = changes.pop("token", None)
+    _check_settings(changes)
     for name, value in changes.items():
         setattr(settings, name, value)
     settings.updated_at = timezone.now()
@@ -96,6 +99,27 @@ def district_settings_update(*, district: District, changes: dict[str, Any]) -> 
             district.token_encrypted = token_encrypt(token)
             district.save(update_fields=["token_encrypted"])
     return settings
+
+
+SETTINGS_NOT_EDITABLE = {"id", "district", "updated_at"}
+CHOICE_LISTS = {"contact_types": CONTACT_TYPES, "relationships": RELATIONSHIPS}
+
+
+def _check_settings(changes: dict[str, Any]) -> None:
+    """Refuse, naming the setting, what `full_clean` does not check: names and list values."""
+    editable = {f.name for f in SyncSettings._meta.fields} - SETTINGS_NOT_EDITABLE
+    unknown = sorted(set(changes) - editable)
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+    for name, choices in CHOICE_LISTS.items():
+        if name in changes:
+            value = changes[name]
+            if not isinstance(value, list) or not all(v in choices for v in value):
+                raise ValueError(f"{name}: each value must be one of {', '.join(choices)}")
+    if "school_ids" in changes:
+        value = changes["school_ids"]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ValueError("school_ids: a list of the schools' Clever ids")
 
 
 def settings_for_reconcile(settings: SyncSettings) -> Settings:
@@ -187,18 +211,26 @@ def district_sync(
     # decoding a large district 13x slower, measured). It is back on when the run ends.
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    owned = None  # a source this run opened, and so closes
     try:
         started = time.perf_counter()
         if source is None:
-            source = source_for(district, on_progress=lambda c, n: report(f"fetch:{c}", n, None))
-        roster = roster_fetch(source)
+            owned = source = source_for(
+                district, on_progress=lambda c, n: report(f"fetch:{c}", n, None)
+            )
+        # The roster arrives on a worker thread (mostly waiting for the source) while this
+        # thread reads what Homeroom holds: the database stays on this thread's connection.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="roster-fetch") as pool:
+            fetching = pool.submit(roster_fetch, source)
+            held = held_state(district)
+            roster = fetching.result()
         timings.stages["fetch"] = time.perf_counter() - started
 
         started = time.perf_counter()
         report("reconcile", 0, None)
         settings = settings_for_reconcile(district.sync)
         _check_selected_schools(settings, roster)
-        plan = reconcile(roster, held_state(district), settings, force=force)
+        plan = reconcile(roster, held, settings, force=force)
         del roster  # the plan holds what apply needs; let the records go
         timings.stages["reconcile"] = time.perf_counter() - started
 
@@ -227,6 +259,8 @@ def district_sync(
         logger.exception("sync run %s of district %s failed", run.pk, district.pk)
         _fail(run, ERR_INTERNAL, MSG_INTERNAL.format(run=run.pk))
     finally:
+        if owned is not None:
+            owned.close()
         if gc_was_enabled:
             gc.enable()
     return run

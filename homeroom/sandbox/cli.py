@@ -22,7 +22,7 @@ console = Console(stderr=True)
 
 
 def _data_dir() -> Path:
-    from homeroom.settings import data_dir_from_env
+    from homeroom.paths import data_dir_from_env
 
     return data_dir_from_env()
 

@@ -4,7 +4,7 @@ districts to sync into, and snapshots of what the directory holds to compare run
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ def copy_store(path: Path, target: Path) -> Store:
 
 
 @pytest.fixture
-def tiny_store(tiny_path: Path, tmp_path: Path) -> Store:
+def tiny_store(tiny_path: Path, tmp_path: Path) -> Store:  # noqa: F811
     """A private copy of the tiny district (1 school, 30 students) that a test may change."""
     return copy_store(tiny_path, tmp_path / "tiny.sqlite3")
 
@@ -222,7 +222,7 @@ def table_dump(district: District) -> dict[str, list[tuple]]:
 
 
 @pytest.fixture(scope="module")
-def synced_demo(django_db_setup, django_db_blocker, demo_store: Store):  # noqa: ARG001
+def synced_demo(django_db_setup, django_db_blocker, demo_store: Store):  # noqa: ARG001, F811
     """The demo district synced once per module, for tests that only read it. Its rows are
     committed outside the tests' transactions, so it is deleted when the module is done."""
     with django_db_blocker.unblock():
@@ -244,4 +244,3 @@ def drop_district(district: District) -> None:
     for model in (Section, Student):
         model.objects.filter(district=district).delete()
     district.delete()
-

@@ -24,7 +24,9 @@ def sandbox_url(tiny_path) -> Iterator[str]:
 
 
 def _add(runner: CliRunner, url: str, token: str = TOKEN):
-    return runner.invoke(main, ["district", "add", "Tiny ISD", "--clever-url", url, "--token", token])
+    return runner.invoke(
+        main, ["district", "add", "Tiny ISD", "--clever-url", url, "--token", token]
+    )
 
 
 def test_district_add_prints_the_slug(db, cli_runner, sandbox_url):

@@ -15,7 +15,6 @@ from homeroom.directory.models import (
     GuardianLink,
     School,
     Section,
-    SectionTeacher,
     Staff,
     Student,
     Term,
@@ -54,9 +53,7 @@ def _unreachable(contact: dict) -> bool:
 def _expected(store: Store) -> dict:
     """What the sandbox's records say the directory should hold, read from its store."""
     stats = store.stats()
-    employees = {
-        u["id"] for role in EMPLOYEE_ROLES for u in users_with_role(store, role)
-    }
+    employees = {u["id"] for role in EMPLOYEE_ROLES for u in users_with_role(store, role)}
     contacts = users_with_role(store, "contact")
     unreachable = {c["id"] for c in contacts if _unreachable(c)}
     sections = list(store.iter_records("sections"))

@@ -34,7 +34,7 @@ def test_two_failed_requests_are_retried_and_the_run_completes(db, tiny_store):
     app = sandbox_app(tiny_store, fail_next=2)
     district = new_district()
     waits: list[float] = []
-    run = completed(_sync(district, app, sleep=waits.append))
+    completed(_sync(district, app, sleep=waits.append))
     assert len(waits) == 2
     assert Student.objects.filter(district=district).count() == 30
     assert app.faults.settings.fail_next == 0
@@ -43,9 +43,7 @@ def test_two_failed_requests_are_retried_and_the_run_completes(db, tiny_store):
 def test_a_429_storm_is_waited_out(db, tiny_store, monkeypatch):
     # given a sandbox allowing 3 requests a second, on a clock that the client's waits advance
     clock = SimpleNamespace(now=1_800_000_000.0)
-    monkeypatch.setattr(
-        "homeroom.sandbox.faults.time", SimpleNamespace(time=lambda: clock.now)
-    )
+    monkeypatch.setattr("homeroom.sandbox.faults.time", SimpleNamespace(time=lambda: clock.now))
     waits: list[float] = []
 
     def sleep(seconds: float) -> None:

@@ -51,3 +51,7 @@ class RosterSource(Protocol):
     def users(self) -> Iterator[UserRecord]:
         """Every student, staff member (teachers, staff, district admins) and contact, once."""
         ...
+
+    def close(self) -> None:
+        """Release connections; the source is not used afterwards."""
+        ...

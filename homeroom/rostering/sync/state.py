@@ -42,10 +42,7 @@ def held_state(district: District) -> HeldState:
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [district.pk])
-            rows[name] = {
-                ext: Current(pk, digest, bool(archived), bool(managed), bool(is_claimed))
-                for ext, pk, digest, archived, managed, is_claimed in cursor.fetchall()
-            }
+            rows[name] = {row[0]: Current._make(row[1:]) for row in cursor.fetchall()}
     return HeldState(rows=rows, adoptable=_adoptable(district))
 
 

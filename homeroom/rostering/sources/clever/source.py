@@ -83,6 +83,10 @@ class CleverSource:
         self.limit = limit
         self.skipped: list[tuple[str, str]] = []  # (collection, reason)
 
+    def close(self) -> None:
+        """Close the client's connection (a sync run closes the source it opened)."""
+        self.client.close()
+
     def district(self) -> DistrictRecord:
         doc = self.client.get("/districts")
         items = doc.get("data")

@@ -1,0 +1,109 @@
+"""Rostering services around a sync: adding a district, changing its settings, runs' bookkeeping."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from homeroom.rostering.models import SyncRun
+from homeroom.rostering.services import (
+    ERR_BUSY,
+    ERR_INTERRUPTED,
+    district_settings_update,
+    run_report,
+    runs_interrupted_mark,
+)
+from tests.rostering.conftest import completed, new_district, sync_from
+
+
+def test_district_add_makes_unique_slugs_and_default_settings(db):
+    first, second = new_district("Springfield USD"), new_district("Springfield USD")
+    assert (first.slug, second.slug) == ("springfield-usd", "springfield-usd-2")
+    settings = first.sync
+    assert settings.all_schools and settings.sync_classrooms and settings.unarchive_classrooms
+    assert not settings.unique_class_names and not settings.update_active_contacts
+    assert settings.manage_guardians and not settings.remove_departed_guardians
+    assert settings.student_id == "sis_id" and settings.archived_students == "archive"
+    assert settings.sms_phone_type == "Cell" and settings.deletion_threshold_percent == 10
+
+
+@pytest.mark.parametrize(
+    ("changes", "setting"),
+    [
+        ({"sms_phone_type": "Pager"}, "sms_phone_type"),
+        ({"student_id": "nickname"}, "student_id"),
+        ({"bogus": True}, "bogus"),
+        ({"contact_types": ["Parents"]}, "contact_types"),
+        ({"relationships": "Parent"}, "relationships"),
+        ({"school_ids": "5f0000000000000000000000"}, "school_ids"),
+    ],
+)
+def test_settings_update_rejects_an_invalid_value_naming_the_setting(db, changes, setting):
+    district = new_district()
+    with pytest.raises(ValueError, match=setting):
+        district_settings_update(district=district, changes=changes)
+    district.sync.refresh_from_db()
+    assert district.sync.contact_types == [
+        "Parent/Guardian",
+        "Primary",
+        "Secondary",
+        "Family",
+        "Emergency",
+        "Other",
+    ]
+    assert district.sync.relationships[0] == "Parent" and district.sync.school_ids == []
+
+
+def test_run_report(db, tiny_store):
+    district = new_district()
+    run = completed(sync_from(district, tiny_store))
+    report = run_report(run)
+    assert report["run"] == run.pk and report["district"] == district.slug
+    assert (report["kind"], report["trigger"], report["status"]) == ("full", "manual", "completed")
+    assert report["started_at"] == run.started_at.isoformat()
+    assert report["counts"]["students"]["created"] == 30
+    assert report["warning_count"] == len(report["warnings"]) > 0
+    assert (report["error_code"], report["error_message"]) == ("", "")
+
+
+def _dead_pid() -> int:
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(child.stdout)
+
+
+def test_runs_interrupted_mark_judges_only_dead_processes_of_this_machine(db):
+    district = new_district()
+    host = socket.gethostname()
+    running = {"district": district, "status": SyncRun.Status.RUNNING}
+    dead = SyncRun.objects.create(worker=f"{host}:{_dead_pid()}", **running)
+    alive = SyncRun.objects.create(worker=f"{host}:{os.getpid()}", **running)
+    remote = SyncRun.objects.create(worker="another-host:1", **running)
+    assert runs_interrupted_mark(district=district) == 1
+    dead.refresh_from_db()
+    assert (dead.status, dead.error_code) == (SyncRun.Status.FAILED, ERR_INTERRUPTED)
+    assert dead.finished_at is not None
+    for run in (alive, remote):
+        run.refresh_from_db()
+        assert run.status == SyncRun.Status.RUNNING
+
+
+def test_a_second_sync_while_one_runs_is_refused(db, tiny_store):
+    district = new_district()
+    live = SyncRun.objects.create(
+        district=district,
+        status=SyncRun.Status.RUNNING,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+    )
+    run = sync_from(district, tiny_store)
+    assert run.status == SyncRun.Status.FAILED and run.error_code == ERR_BUSY
+    assert f"run {live.pk}" in run.error_message
+    assert not district.sync.district.runs.filter(status=SyncRun.Status.COMPLETED).exists()
