@@ -75,9 +75,6 @@ class Settings:
     remove_departed_guardians: bool = False
     deletion_threshold_percent: int = 10
 
-    def in_scope(self, school_id: str) -> bool:
-        return self.all_schools or school_id in self.school_ids
-
 
 class Current(NamedTuple):
     """What Homeroom holds of one row, compactly: enough to decide without loading the row.
@@ -366,21 +363,22 @@ class _Context:
 
 def _in_scope(roster: Roster, settings: Settings) -> dict[str, list]:
     """The records this district syncs: its scope and its classroom and guardian settings."""
-    schools = [s for s in roster.schools if settings.in_scope(s.external_id)]
     classrooms = settings.sync_classrooms
+    schools, sections, students = roster.schools, roster.sections, roster.students
+    if not settings.all_schools:
+        chosen = settings.school_ids
+        schools = [s for s in schools if s.external_id in chosen]
+        sections = [s for s in sections if s.school_id in chosen]
+        students = [
+            s for s in students if s.school_id in chosen or not chosen.isdisjoint(s.school_ids)
+        ]
     return {
         "schools": schools,
         "terms": roster.terms if classrooms else [],
         "courses": roster.courses if classrooms else [],
-        "sections": [s for s in roster.sections if settings.in_scope(s.school_id)]
-        if classrooms
-        else [],
+        "sections": sections if classrooms else [],
         "staff": roster.staff,
-        "students": [
-            s
-            for s in roster.students
-            if any(settings.in_scope(x) for x in (s.school_id, *s.school_ids))
-        ],
+        "students": students,
         "contacts": roster.contacts if settings.manage_guardians else [],
     }
 
@@ -520,9 +518,11 @@ def _guard_archiving(plan: Plan, held: HeldState, settings: Settings, *, force: 
     threshold = settings.deletion_threshold_percent
     for name in GUARDED:
         changes = plan.entities[name]
-        active = sum(1 for row in held.rows[name].values() if row.managed and not row.archived)
         count = len(changes.archives)
-        if not count or force or count * 100 <= threshold * active:
+        if not count or force:
+            continue
+        active = sum(1 for row in held.rows[name].values() if row.managed and not row.archived)
+        if count * 100 <= threshold * active:
             continue
         plan.archiving_blocked = True
         percent = count * 100 / active
