@@ -151,7 +151,8 @@ def source_for(district: District, *, on_progress=None) -> RosterSource:
 # -- runs ----------------------------------------------------------------------------------------
 @dataclass
 class Timings:
-    """Seconds per stage of the last run, for the benchmark and the command line."""
+    """Seconds per stage of a run, for the benchmark: "fetch" (with reading what Homeroom holds,
+    which happens meanwhile), "reconcile", "apply"."""
 
     stages: dict[str, float] = field(default_factory=dict)
 
