@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from homeroom.directory.models import District
+from homeroom.directory.models import AuditEvent, District
 from homeroom.rostering.models import CONTACT_TYPES, RELATIONSHIPS, SyncRun, SyncSettings
 from homeroom.rostering.secrets import TokenUnreadable, token_decrypt, token_encrypt
 from homeroom.rostering.sources.base import RosterSource, SourceError
@@ -79,8 +80,11 @@ def district_add(
     return district
 
 
-def district_settings_update(*, district: District, changes: dict[str, Any]) -> SyncSettings:
-    """Change sync settings; raise ValueError naming the setting when a value is invalid."""
+def district_settings_update(
+    *, district: District, changes: dict[str, Any], user=None
+) -> SyncSettings:
+    """Change sync settings (audited); raise ValueError naming the setting when a value is
+    invalid, and change nothing then."""
     settings = district.sync
     changes = dict(changes)
     token = changes.pop("token", None)
@@ -98,6 +102,15 @@ def district_settings_update(*, district: District, changes: dict[str, Any]) -> 
         if token:
             district.token_encrypted = token_encrypt(token)
             district.save(update_fields=["token_encrypted"])
+        AuditEvent.objects.create(
+            district=district,
+            user=user,
+            action="sync_settings_update",
+            summary="Changed sync settings: "
+            + ", ".join(sorted([*changes, *(["token"] if token else [])])),
+            # The new values, except the token, which is never written anywhere in clear.
+            detail={"changes": changes, "token_replaced": bool(token)},
+        )
     return settings
 
 
@@ -255,9 +268,16 @@ def district_sync(
         _fail(run, ERR_TOKEN, str(exc))
     except _RunRefused as exc:
         _fail(run, exc.code, exc.message)
-    except Exception:
-        # Logged with its traceback for the operator; the report says what the admin can do.
-        logger.exception("sync run %s of district %s failed", run.pk, district.pk)
+    except Exception as exc:
+        # For the operator: the exception's type and where it happened. Not its message: a
+        # database error can quote the row it failed on, and rows are children's data.
+        logger.error(
+            "sync run %s of district %s failed: %s\n%s",
+            run.pk,
+            district.pk,
+            type(exc).__name__,
+            "".join(traceback.format_tb(exc.__traceback__)),
+        )
         _fail(run, ERR_INTERNAL, MSG_INTERNAL.format(run=run.pk))
     finally:
         if owned is not None:

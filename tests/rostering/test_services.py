@@ -107,3 +107,41 @@ def test_a_second_sync_while_one_runs_is_refused(db, tiny_store):
     assert run.status == SyncRun.Status.FAILED and run.error_code == ERR_BUSY
     assert f"run {live.pk}" in run.error_message
     assert not district.sync.district.runs.filter(status=SyncRun.Status.COMPLETED).exists()
+
+
+def test_settings_changes_are_audited_without_the_token(db):
+    # Given a district
+    district = new_district()
+    # When an admin turns classroom data off and replaces the token
+    district_settings_update(
+        district=district, changes={"sync_classrooms": False, "token": "new-secret-token"}
+    )
+    # Then one audit event names the change, and the token appears nowhere in it
+    from homeroom.directory.models import AuditEvent
+
+    event = AuditEvent.objects.get(district=district, action="sync_settings_update")
+    assert event.detail == {"changes": {"sync_classrooms": False}, "token_replaced": True}
+    assert "new-secret-token" not in f"{event.summary} {event.detail}"
+
+
+def test_an_unexpected_error_fails_the_run_and_logs_no_personal_data(
+    db, tiny_store, monkeypatch, caplog
+):
+    # Given an apply that fails with a database-style message quoting a row's e-mail
+    import homeroom.rostering.services as services
+
+    email = "jane.doe" + "@example.com"  # data, as a real failure would carry it
+
+    def broken_apply(*args, **kwargs):
+        raise RuntimeError(f"duplicate key (email)=({email})")
+
+    monkeypatch.setattr(services, "plan_apply", broken_apply)
+    district = new_district()
+    # When a sync runs
+    with caplog.at_level("DEBUG"):
+        run = sync_from(district, tiny_store)
+    # Then the run failed with an actionable message, and the log has the error's type only
+    assert run.status == SyncRun.Status.FAILED and run.error_code == "internal_error"
+    assert f"run {run.pk}" in run.error_message
+    assert "RuntimeError" in caplog.text
+    assert "jane.doe@example.com" not in caplog.text
