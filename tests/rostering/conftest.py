@@ -28,6 +28,7 @@ from homeroom.directory.models import (
 from homeroom.rostering.models import SyncRun
 from homeroom.rostering.services import district_add, district_settings_update, district_sync
 from homeroom.rostering.sources.clever import CleverClient, CleverSource
+from homeroom.rostering.sync.state import SYNCED_TABLES
 from homeroom.sandbox.faults import FaultSettings
 from homeroom.sandbox.runner import make_app
 from homeroom.sandbox.server import SandboxApp
@@ -43,19 +44,7 @@ from tests.sandbox.conftest import (  # noqa: F401
 SANDBOX_URL = "http://sandbox"
 
 # Every directory table a sync writes, for "nothing was written" checks.
-DIRECTORY_TABLES = (
-    "directory_school",
-    "directory_term",
-    "directory_course",
-    "directory_section",
-    "directory_staff",
-    "directory_staff_schools",
-    "directory_student",
-    "directory_enrollment",
-    "directory_sectionteacher",
-    "directory_guardiancontact",
-    "directory_guardianlink",
-)
+DIRECTORY_TABLES = SYNCED_TABLES
 
 
 def copy_store(path: Path, target: Path) -> Store:

@@ -9,18 +9,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from homeroom.directory.models import (
-    Course,
     Enrollment,
-    GuardianContact,
     GuardianLink,
-    School,
-    Section,
-    Staff,
     Student,
-    Term,
 )
 from homeroom.rostering.models import SyncRun
 from homeroom.rostering.sync.reconcile import WARN_NO_REACH
+from homeroom.rostering.sync.state import MODELS
 from homeroom.sandbox.mutate import mutate
 from homeroom.sandbox.store import Store
 from tests.rostering.conftest import (
@@ -32,15 +27,6 @@ from tests.rostering.conftest import (
 )
 
 EMPLOYEE_ROLES = ("teacher", "staff", "district_admin")
-MODELS = {
-    "schools": School,
-    "terms": Term,
-    "courses": Course,
-    "sections": Section,
-    "staff": Staff,
-    "students": Student,
-    "contacts": GuardianContact,
-}
 WRITE_TO_DIRECTORY = re.compile(
     r"^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?directory_", re.IGNORECASE
 )

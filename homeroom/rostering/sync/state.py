@@ -7,9 +7,12 @@ from django.db import connection
 from homeroom.directory.models import (
     Course,
     District,
+    Enrollment,
     GuardianContact,
+    GuardianLink,
     School,
     Section,
+    SectionTeacher,
     Staff,
     Student,
     Synced,
@@ -28,6 +31,24 @@ MODELS: dict[str, type[Synced]] = {
     "contacts": GuardianContact,
 }
 CLAIMABLE = ("staff", "contacts")
+# Every table a sync writes, parents before children (the benchmark re-inserts them in this order,
+# tests check that a no-change run writes none of them).
+SYNCED_TABLES = tuple(
+    model._meta.db_table
+    for model in (
+        School,
+        Term,
+        Course,
+        Section,
+        Staff,
+        Staff.schools.through,
+        Student,
+        Enrollment,
+        SectionTeacher,
+        GuardianContact,
+        GuardianLink,
+    )
+)
 
 
 def held_state(district: District) -> HeldState:
