@@ -177,7 +177,7 @@ def sync(slug: str, dry_run: bool, force: bool, as_json: bool) -> None:
                     progress.update(other, completed=1, total=1)
                 label = stage.replace("fetch:", "Fetching ")
                 tasks[stage] = progress.add_task(label.capitalize(), total=None, detail="")
-            detail = f"{done:,}" + (f" / {total:,}" if total else "")
+            detail = f"{done:,}" + (f" / {total:,}" if total else "") if done or total else ""
             progress.update(tasks[stage], detail=detail)
 
         run = district_sync(district=found, dry_run=dry_run, force=force, progress=report)
@@ -205,9 +205,9 @@ def _print_run(report: dict) -> None:
         table.add_row(entity, *(f"{counts[a]:,}" for a in actions))
     out.print(table)
     if report["warning_count"]:
-        out.print(f"{report['warning_count']:,} warnings; the first ones:")
-        for warning in report["warnings"][:10]:
-            out.print(f"  {warning['entity']} {warning['external_id']}: {warning['reason']}")
+        out.print(f"{report['warning_count']:,} warnings (--json lists them, with ids):")
+        for line in report["warning_summary"]:
+            out.print(f"  {line['count']:>7,} {line['entity']}: {line['reason']}")
 
 
 # -- students ----------------------------------------------------------------------------------

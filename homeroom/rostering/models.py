@@ -104,6 +104,8 @@ class SyncRun(models.Model):
     # warning_count is the true total.
     warnings = models.JSONField(default=list, blank=True)
     warning_count = models.PositiveIntegerField(default=0)
+    # [{"entity", "reason", "count"}] over every warning, most frequent first.
+    warning_summary = models.JSONField(default=list, blank=True)
     error_code = models.CharField(max_length=40, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
 

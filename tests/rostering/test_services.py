@@ -145,3 +145,16 @@ def test_an_unexpected_error_fails_the_run_and_logs_no_personal_data(
     assert f"run {run.pk}" in run.error_message
     assert "RuntimeError" in caplog.text
     assert "jane.doe@example.com" not in caplog.text
+
+
+def test_the_report_counts_warnings_by_reason_beyond_the_stored_list(db, demo_store, monkeypatch):
+    # Given a run that stores only 5 warnings
+    monkeypatch.setattr(SyncRun, "MAX_WARNINGS", 5)
+    # When the demo district syncs (dozens of its contacts have neither e-mail nor phone)
+    run = completed(sync_from(new_district(), demo_store))
+    # Then the summary counts every warning by reason, most frequent first
+    assert len(run.warnings) == 5 and run.warning_count > 5
+    assert sum(line["count"] for line in run.warning_summary) == run.warning_count
+    top = run.warning_summary[0]
+    assert top["entity"] == "contacts" and "neither an e-mail" in top["reason"]
+    assert run_report(run)["warning_summary"] == run.warning_summary

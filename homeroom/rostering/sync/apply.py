@@ -9,7 +9,7 @@ changed row are rewritten from the roster; those of an unchanged row are not tou
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -36,10 +36,19 @@ CHUNK = 500  # ids per `IN (…)`: well under SQLite's 32,766 bound parameters
 
 
 def plan_apply(
-    plan: Plan, *, district: District, run_id: int, now: datetime, remove_departed: bool
+    plan: Plan,
+    *,
+    district: District,
+    run_id: int,
+    now: datetime,
+    remove_departed: bool,
+    on_progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Write every row and link the plan decides. Call inside `transaction.atomic()`."""
+    """Write every row and link the plan decides. Call inside `transaction.atomic()`.
+
+    `on_progress` hears the number of planned writes done, after each entity."""
     ids = _IdMaps(district)
+    done = 0
     for name in ENTITIES:
         changes = plan.entities[name]
         model = MODELS[name]
@@ -49,6 +58,10 @@ def plan_apply(
         _set_archived(model, changes.unarchives, None, run_id=run_id, now=now)
         if changes.creates or changes.updates:
             ids.pop(name, None)  # new rows, or adopted ones: read the map again when needed
+        done += len(changes.creates) + len(changes.updates)
+        done += len(changes.archives) + len(changes.unarchives)
+        if on_progress:
+            on_progress(done)
     _write_links(plan, ids, remove_departed=remove_departed)
 
 
