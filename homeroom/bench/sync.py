@@ -51,8 +51,6 @@ def bench_sync(*, size: str, seed: int, database_url: str | None) -> None:
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in timings.stages.items())
         written = sum(c["created"] + c["updated"] + c["archived"] for c in run.counts.values())
         click.echo(f"{label:<20} {elapsed:7.1f}s  ({stages}; {written:,} rows written)")
-        created = {entity: c["created"] for entity, c in run.counts.items()}
-        click.echo(f"{'':<20} created per entity: {created}")
     click.echo(
         f"{'floor (executemany)':<20} {floor:7.1f}s  ({rows:,} rows, every table a sync writes)"
     )

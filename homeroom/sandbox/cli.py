@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from homeroom.paths import data_dir_from_env
 from homeroom.sandbox.faults import FaultSettings
 from homeroom.sandbox.generator import SIZES
 from homeroom.sandbox.mutate import mutate
@@ -21,14 +21,8 @@ DEFAULT_TOKEN = "sandbox-district-token"
 console = Console(stderr=True)
 
 
-def _data_dir() -> Path:
-    from homeroom.paths import data_dir_from_env
-
-    return data_dir_from_env()
-
-
 def _open(size: str, seed: int):
-    path = store_path(_data_dir(), size=size, seed=seed)
+    path = store_path(data_dir_from_env(), size=size, seed=seed)
     with Progress(
         TextColumn(f"Generating the {size} district (seed {seed})"),
         BarColumn(),

@@ -25,7 +25,7 @@ from homeroom.sandbox.store import Store
 # Enough threads for a sync that pages several collections at once; the work is SQLite reads.
 SERVER_THREADS = 8
 # A page of 10,000 users is about 7-9 MB. Waitress spills answers over `outbuf_overflow` (1 MB by
-# default) to a temporary file; keeping them in memory serves a page in a third less time.
+# default) to a temporary file; a page is kept in memory instead.
 WAITRESS_OPTIONS = {"threads": SERVER_THREADS, "outbuf_overflow": 64 * 1024 * 1024}
 
 

@@ -86,7 +86,8 @@ def _rows_by_columns(
 
     Rows of one entity almost always share one set of keys, so the column list is worked out
     once per group; plain values are taken with one `itemgetter` call and only foreign keys are
-    looked up one by one (2.0 s to 0.7 s for a large district's 226,000 rows, measured).
+    looked up one by one (walking every column of every row was 2.0 s of a large district's
+    first sync, measured).
     """
     groups: dict[tuple[str, ...], list[list[Any]]] = defaultdict(list)
     plans: dict[tuple[str, ...], tuple] = {}

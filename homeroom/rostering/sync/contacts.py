@@ -29,7 +29,7 @@ def phone_e164(phone: str, *, region: str = DEFAULT_REGION) -> str:
         return ""
     if region == "US":
         # Fast path for the usual North American forms, "(312) 555-0123", "312.555.0123",
-        # "+1 312 555 0123": 1 µs instead of phonenumbers' 46 µs (measured), which over a large
+        # "+1 312 555 0123": 4 µs instead of phonenumbers' 46 µs (measured), which over a large
         # district's 90,000 phones is 4 s of every first sync. Anything else goes the long way.
         stripped = phone.strip()
         plain = set(stripped) <= _NANP_CHARACTERS and stripped[0] != "+" or stripped[:2] == "+1"
