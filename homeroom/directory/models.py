@@ -79,6 +79,9 @@ class School(Synced):
     phone = models.CharField(max_length=40, blank=True, default="")
     principal_name = models.CharField(max_length=200, blank=True, default="")
     principal_email = models.CharField(max_length=254, blank=True, default="")
+    # Family Access: when off, connected families stay connected but see nothing of this
+    # school (classes, teachers, messages). Homeroom's own field; sync never touches it.
+    family_access = models.BooleanField(default=True, db_default=True)
 
     class Meta(Synced.Meta):
         pass
@@ -126,6 +129,9 @@ class Section(Synced):
     period = models.CharField(max_length=30, blank=True, default="")
     section_number = models.CharField(max_length=100, blank=True, default="")
     subject = models.CharField(max_length=60, blank=True, default="")
+    # Family Access: when off, connected families stay connected but see nothing of this
+    # classroom (classes, teachers, messages). Homeroom's own field; sync never touches it.
+    family_access = models.BooleanField(default=True, db_default=True)
 
     class Meta(Synced.Meta):
         pass

@@ -65,6 +65,12 @@ class SyncSettings(models.Model):
     # Safety: archive nothing if a run would archive more than this share of a kind of row.
     deletion_threshold_percent = models.PositiveSmallIntegerField(default=10)
     daily_sync = models.BooleanField(default=True)
+    # Family sync (seed 000): guardian contacts become invitations. Off until a district asks;
+    # the whole district or selected schools (external ids), never other segments.
+    family_sync = models.BooleanField(default=False)
+    family_sync_all_schools = models.BooleanField(default=True)
+    family_sync_school_ids = models.JSONField(default=list, blank=True)
+    invitation_expiry_days = models.PositiveSmallIntegerField(default=14)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
