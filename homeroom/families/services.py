@@ -100,7 +100,7 @@ def family_sync(*, district: District, run_id: int | None, now: datetime):
         elif found[1] == Connection.Status.REMOVED:
             reactivate.append(found[0])
     uninvited = [contact_id for contact_id in new_links if contact_id not in invitations]
-    contacts = _contact_details(uninvited)
+    contacts = _contact_details(district, uninvited) if uninvited else {}
     matches = _members_matching(contacts)
     counts.invitations_created = len(contacts)
     counts.accounts_matched = len(matches)
@@ -163,7 +163,6 @@ def _eligible_links(district: District, options) -> list[tuple[int, int, str]]:
         JOIN {School._meta.db_table} sc ON sc.id = s.school_id
         WHERE c.district_id = %s AND c.archived_at IS NULL AND s.archived_at IS NULL
           {scope}
-        ORDER BY gl.contact_id, gl.student_id
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -207,17 +206,21 @@ def _statuses_set(pks: list[int], status: str, *, now: datetime, run_id: int | N
         )
 
 
-def _contact_details(contact_ids: list[int]) -> dict[int, tuple[str, str, str]]:
-    """contact id -> (name, e-mail, SMS phone), in id order."""
-    found: dict[int, tuple[str, str, str]] = {}
-    for start in range(0, len(contact_ids), CHUNK):
-        chunk = contact_ids[start : start + CHUNK]
-        rows = GuardianContact.objects.filter(pk__in=chunk).values_list(
-            "pk", "first_name", "last_name", "email", "sms_phone"
-        )
-        for pk, first, last, email, phone in rows:
-            found[pk] = (f"{first} {last}".strip(), email, phone)
-    return dict(sorted(found.items()))
+def _contact_details(district: District, contact_ids: list[int]) -> dict[int, tuple]:
+    """contact id -> (name, e-mail, SMS phone) for these contacts of the district, in id order.
+    One query over the district's contacts: cheaper than 200 `IN (…)` lookups (measured)."""
+    wanted = set(contact_ids)
+    sql = f"""
+        SELECT id, first_name, last_name, email, sms_phone FROM {GuardianContact._meta.db_table}
+        WHERE district_id = %s ORDER BY id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [district.pk])
+        return {
+            pk: (f"{first} {last}".strip(), email, phone)
+            for pk, first, last, email, phone in cursor.fetchall()
+            if pk in wanted
+        }
 
 
 # -- matching family accounts ------------------------------------------------------------------
@@ -234,22 +237,32 @@ def member_match(*, email: str, phone: str) -> FamilyMember | None:
 
 def _members_matching(contacts: dict[int, tuple[str, str, str]]) -> dict[int, int]:
     """contact key -> family member id, for contacts given as key -> (name, e-mail, phone),
-    by the rule of `member_match`. A few queries for any number of contacts."""
+    by the rule of `member_match`.
+
+    A few contacts (a nightly sync) are looked up by their addresses; many (a first family
+    sync) against one read of every account, as a lookup per 500 addresses would scan the
+    accounts again each time (e-mails compare lower-cased, which no index serves)."""
     emails = sorted({email for _, email, _ in contacts.values() if email})
     phones = sorted({phone for _, _, phone in contacts.values() if phone})
-    candidates: dict[str, list[tuple[int, str, str]]] = {}
     user_table = get_user_model()._meta.db_table
-    for column, values in (("LOWER(u.email)", emails), ("m.phone", phones)):
-        for start in range(0, len(values), CHUNK):
-            chunk = values[start : start + CHUNK]
-            sql = f"""
-                SELECT m.id, LOWER(u.email), m.phone, {column}
-                FROM {FamilyMember._meta.db_table} m JOIN {user_table} u ON u.id = m.user_id
-                WHERE {column} IN ({", ".join(["%s"] * len(chunk))})
-            """
-            with connection.cursor() as cursor:
-                cursor.execute(sql, chunk)
-                for member_id, member_email, member_phone, key in cursor.fetchall():
+    base = f"""
+        SELECT m.id, LOWER(u.email), m.phone
+        FROM {FamilyMember._meta.db_table} m JOIN {user_table} u ON u.id = m.user_id
+    """
+    queries: list[tuple[str, list[str]]] = []
+    if len(emails) + len(phones) > 2 * CHUNK:
+        queries.append((base, []))
+    else:
+        for column, values in (("LOWER(u.email)", emails), ("m.phone", phones)):
+            if values:
+                marks = ", ".join(["%s"] * len(values))
+                queries.append((f"{base} WHERE {column} IN ({marks})", values))
+    candidates: dict[str, list[tuple[int, str, str]]] = {}
+    with connection.cursor() as cursor:
+        for sql, params in queries:
+            cursor.execute(sql, params)
+            for member_id, member_email, member_phone in cursor.fetchall():
+                for key in {member_email, member_phone} - {""}:
                     candidates.setdefault(key, []).append((member_id, member_email, member_phone))
     matched: dict[int, int] = {}
     for key, (_, email, phone) in contacts.items():

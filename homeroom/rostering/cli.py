@@ -79,6 +79,10 @@ SETTING_OPTIONS = {
     "remove_departed_guardians": bool,
     "deletion_threshold_percent": int,
     "daily_sync": bool,
+    "family_sync": bool,
+    "family_sync_all_schools": bool,
+    "family_sync_school_ids": list,
+    "invitation_expiry_days": int,
 }
 
 

@@ -131,10 +131,12 @@ def _check_settings(changes: dict[str, Any]) -> None:
             value = changes[name]
             if not isinstance(value, list) or not all(v in choices for v in value):
                 raise ValueError(f"{name}: each value must be one of {', '.join(choices)}")
-    if "school_ids" in changes:
-        value = changes["school_ids"]
+    for name in ("school_ids", "family_sync_school_ids"):
+        value = changes.get(name, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ValueError("school_ids: a list of the schools' Clever ids")
+            raise ValueError(f"{name}: a list of the schools' Clever ids")
+    if changes.get("invitation_expiry_days", 1) < 1:
+        raise ValueError("invitation_expiry_days: at least 1 day")
 
 
 def settings_for_reconcile(settings: SyncSettings) -> Settings:
