@@ -91,28 +91,36 @@ def family_sync(*, district: District, run_id: int | None, now: datetime):
             "pk", "member_id"
         )
     )
+    # Children of contacts with an invitation become connections now; those of a contact
+    # invited by this run are listed when its invitation is sent (`invitation_send`), from the
+    # roster as it is then: a first family sync writes one row per person, not per child.
     new_links: dict[int, list[tuple[int, str]]] = {}
+    uninvited: set[int] = set()
     reactivate: list[int] = []
     for contact_id, student_id, relationship in links:
+        if contact_id not in invitations:
+            uninvited.add(contact_id)
+            continue
         found = known.get((contact_id, student_id))
         if found is None:
             new_links.setdefault(contact_id, []).append((student_id, relationship))
         elif found[1] == Connection.Status.REMOVED:
             reactivate.append(found[0])
-    uninvited = [contact_id for contact_id in new_links if contact_id not in invitations]
     contacts = _contact_details(district, uninvited) if uninvited else {}
     matches = _members_matching(contacts)
     counts.invitations_created = len(contacts)
     counts.accounts_matched = len(matches)
-    counts.connections_created = sum(map(len, new_links.values())) + len(reactivate)
     departed = _departed_connections(district) if options.remove_departed_guardians else []
     counts.connections_removed = len(departed)
 
     stamp = datetime_adapt(now)
     rows = []
+    silent = set()  # contacts with neither an e-mail nor an SMS phone
     for contact_id, (name, email, phone) in contacts.items():
         channel = Invitation.Channel.EMAIL if email else Invitation.Channel.SMS if phone else ""
         status = Invitation.Status.ISSUED if channel else Invitation.Status.UNREACHABLE
+        if not channel:
+            silent.add(contact_id)
         rows.append(
             (district.pk, contact_id, matches.get(contact_id), name, email, phone, channel)
             + (status, stamp, 0, run_id)
@@ -120,15 +128,15 @@ def family_sync(*, district: District, run_id: int | None, now: datetime):
     columns = ("district_id", "contact_id", "member_id", "name", "email", "phone", "channel")
     columns += ("status", "created_at", "send_count", "created_by_run_id")
     rows_insert(Invitation, columns, rows)
-    if rows:
-        invitations = dict(
-            Invitation.objects.filter(district=district, contact__isnull=False).values_list(
-                "contact_id", "pk"
-            )
-        )
-        members_by_invitation.update(
-            (invitations[contact_id], member_id) for contact_id, member_id in matches.items()
-        )
+    # An invitation that is never sent lists its children now, for staff to see.
+    for contact_id, student_id, relationship in links if silent else ():
+        if contact_id in silent:
+            new_links.setdefault(contact_id, []).append((student_id, relationship))
+    unreachable = sorted(silent)
+    for start in range(0, len(unreachable), CHUNK):
+        chunk = unreachable[start : start + CHUNK]
+        query = Invitation.objects.filter(district=district, contact__in=chunk)
+        invitations.update(query.values_list("contact_id", "pk"))
     connection_rows = []
     for contact_id, students in new_links.items():
         invitation_id = invitations[contact_id]
@@ -140,12 +148,15 @@ def family_sync(*, district: District, run_id: int | None, now: datetime):
             )
     columns = ("student_id", "invitation_id", "member_id", "contact_id", "relationship")
     rows_insert(Connection, columns + ("status", "created_at"), connection_rows)
+    counts.connections_created = len(connection_rows) + len(reactivate)
     _statuses_set(reactivate, Connection.Status.PENDING, now=now, run_id=None)
     _statuses_set(departed, Connection.Status.REMOVED, now=now, run_id=run_id)
     return counts
 
 
-def _eligible_links(district: District, options) -> list[tuple[int, int, str]]:
+def _eligible_links(
+    district: District, options, *, contact_id: int | None = None
+) -> list[tuple[int, int, str]]:
     """(contact, student, relationship) of every link family sync invites: an active contact,
     an active student, a school in the family-sync scope. A contact with neither an e-mail nor
     an SMS phone (a Home number only) is invited too, as unreachable, so staff see it."""
@@ -155,6 +166,9 @@ def _eligible_links(district: District, options) -> list[tuple[int, int, str]]:
         school_ids = list(options.family_sync_school_ids) or [""]
         scope = f"AND sc.external_id IN ({', '.join(['%s'] * len(school_ids))})"
         params += school_ids
+    if contact_id is not None:
+        scope += " AND gl.contact_id = %s"
+        params.append(contact_id)
     sql = f"""
         SELECT gl.contact_id, gl.student_id, gl.relationship
         FROM {GuardianLink._meta.db_table} gl
@@ -206,10 +220,9 @@ def _statuses_set(pks: list[int], status: str, *, now: datetime, run_id: int | N
         )
 
 
-def _contact_details(district: District, contact_ids: list[int]) -> dict[int, tuple]:
+def _contact_details(district: District, contact_ids: set[int]) -> dict[int, tuple]:
     """contact id -> (name, e-mail, SMS phone) for these contacts of the district, in id order.
     One query over the district's contacts: cheaper than 200 `IN (…)` lookups (measured)."""
-    wanted = set(contact_ids)
     sql = f"""
         SELECT id, first_name, last_name, email, sms_phone FROM {GuardianContact._meta.db_table}
         WHERE district_id = %s ORDER BY id
@@ -219,7 +232,7 @@ def _contact_details(district: District, contact_ids: list[int]) -> dict[int, tu
         return {
             pk: (f"{first} {last}".strip(), email, phone)
             for pk, first, last, email, phone in cursor.fetchall()
-            if pk in wanted
+            if pk in contact_ids
         }
 
 
@@ -361,6 +374,7 @@ def invitation_send(
     invitation neither reaches is marked unreachable (staff see it listed)."""
     now = now or timezone.now()
     district = invitation.district
+    _connections_list(invitation)
     expires = now + timedelta(days=district.sync.invitation_expiry_days)
     token, digest = token_new()
     context = _message_context(invitation, token=token, expires=expires)
@@ -390,6 +404,29 @@ def invitation_send(
         invitation.token_hash = None
     invitation.save()
     return invitation
+
+
+def _connections_list(invitation: Invitation) -> None:
+    """Give an invitation from the roster a pending connection for every child the roster
+    links its contact to now (in the family-sync scope) that it does not list yet."""
+    if invitation.contact_id is None:
+        return
+    links = _eligible_links(
+        invitation.district, invitation.district.sync, contact_id=invitation.contact_id
+    )
+    Connection.objects.bulk_create(
+        [
+            Connection(
+                student_id=student_id,
+                invitation=invitation,
+                member_id=invitation.member_id,
+                contact_id=contact_id,
+                relationship=relationship,
+            )
+            for contact_id, student_id, relationship in links
+        ],
+        ignore_conflicts=True,  # the children it lists already
+    )
 
 
 def _message_context(invitation: Invitation, *, token: str, expires: datetime) -> dict:
