@@ -6,6 +6,7 @@ import click
 
 import homeroom
 from homeroom.bench.cli import bench
+from homeroom.families.cli import families
 from homeroom.rostering.cli import district, students, sync
 from homeroom.sandbox.cli import sandbox
 
@@ -60,3 +61,4 @@ main.add_command(bench)
 main.add_command(district)
 main.add_command(sync)
 main.add_command(students)
+main.add_command(families)

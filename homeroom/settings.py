@@ -10,6 +10,14 @@ HOMEROOM_LOG_LEVEL    default INFO
 REDIS_URL             Celery broker and the cache (rate limits); unset means a file-system broker
                       and a file-based cache in the data folder, no server needed
 HOMEROOM_CELERY_EAGER 1 runs tasks in the calling process (tests, one-off scripts)
+HOMEROOM_BASE_URL     the address families reach Homeroom at, for links in messages;
+                      default http://127.0.0.1:8000
+HOMEROOM_EMAIL_BACKEND file (default: <data dir>/outbox/email), console, smtp (EMAIL_HOST,
+                      EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS) or a
+                      dotted path to a Django e-mail backend
+HOMEROOM_FROM_EMAIL   sender of e-mail; default "Homeroom <no-reply@localhost>"
+HOMEROOM_SMS_BACKEND  file (default: <data dir>/outbox/sms), console, locmem, twilio
+                      (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM) or a dotted path
 """
 
 import os
@@ -238,3 +246,30 @@ CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_flag("HOMEROOM_CELERY_EAGER")
 CELERY_TASK_EAGER_PROPAGATES = True
+
+# Messages to families. Nothing leaves the machine unless a real backend is configured: by
+# default e-mail and text messages are files in the data folder's outbox.
+HOMEROOM_BASE_URL = os.environ.get("HOMEROOM_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+EMAIL_BACKENDS = {
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "locmem": "django.core.mail.backends.locmem.EmailBackend",
+}
+_email_backend = os.environ.get("HOMEROOM_EMAIL_BACKEND", "file")
+EMAIL_BACKEND = EMAIL_BACKENDS.get(_email_backend, _email_backend)
+EMAIL_FILE_PATH = DATA_DIR / "outbox" / "email"
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_flag("EMAIL_USE_TLS")
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = os.environ.get("HOMEROOM_FROM_EMAIL", "Homeroom <no-reply@localhost>")
+# The domain of Message-IDs, by which bounces are matched to deliveries.
+HOMEROOM_EMAIL_DOMAIN = DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(">") or "localhost"
+HOMEROOM_SMS_BACKEND = os.environ.get("HOMEROOM_SMS_BACKEND", "file")
+HOMEROOM_SMS_FILE_PATH = DATA_DIR / "outbox" / "sms"
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM = os.environ.get("TWILIO_FROM", "")

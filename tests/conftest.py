@@ -21,3 +21,12 @@ def pytest_configure(config):
 @pytest.fixture
 def cli_runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _sms_outbox():
+    """An empty SMS outbox per test, as pytest-django gives an empty mail outbox."""
+    from homeroom.notify import sms
+
+    sms.outbox.clear()
+    yield sms.outbox

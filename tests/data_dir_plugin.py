@@ -13,6 +13,8 @@ _data_dir = tempfile.mkdtemp(prefix="homeroom-test-")
 os.environ["HOMEROOM_DATA_DIR"] = _data_dir
 # Unit tests run Celery tasks in the calling process (see DESIGN.md, "jobs").
 os.environ["HOMEROOM_CELERY_EAGER"] = "1"
+# Text messages land in homeroom.notify.sms.outbox (pytest-django does the same for e-mail).
+os.environ["HOMEROOM_SMS_BACKEND"] = "locmem"
 
 
 def pytest_unconfigure(config):

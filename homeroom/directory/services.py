@@ -14,8 +14,10 @@ from homeroom.directory.models import (
     Enrollment,
     GuardianLink,
     School,
+    Section,
     Student,
 )
+from homeroom.families.models import Connection
 
 MSG_MERGE_SAME = "A student cannot be merged with itself."
 MSG_MERGE_DISTRICTS = "Students of different districts cannot be merged."
@@ -66,6 +68,8 @@ def student_merge(*, keep: Student, other: Student, user=None) -> Student:
         moved = {
             "enrollments": _move(Enrollment, "section_id", keep=keep, other=other),
             "guardian_links": _move(GuardianLink, "contact_id", keep=keep, other=other),
+            # A family's claim on the child follows the child.
+            "family_connections": _move(Connection, "invitation_id", keep=keep, other=other),
         }
         now = timezone.now()
         if other.sync_managed:
@@ -100,3 +104,22 @@ def _move(model, partner: str, *, keep: Student, other: Student) -> int:
     duplicates = rows.filter(**{f"{partner}__in": held})
     duplicates.delete()
     return rows.update(student=keep)
+
+
+def family_access_set(*, target: School | Section, enabled: bool, user=None) -> None:
+    """Turn Family Access on or off for a school or a classroom (seed 000). Off, the families
+    connected to its students stay connected but see none of its classes, teachers or
+    messages."""
+    if target.family_access == enabled:
+        return
+    kind = "school" if isinstance(target, School) else "classroom"
+    with transaction.atomic():
+        target.family_access = enabled
+        target.save(update_fields=["family_access"])
+        AuditEvent.objects.create(
+            district_id=target.district_id,
+            user=user,
+            action="family_access_set",
+            summary=f"Family Access {'on' if enabled else 'off'} for {kind} {target.pk}",
+            detail={kind: target.pk, "enabled": enabled},
+        )

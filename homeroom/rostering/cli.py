@@ -180,7 +180,14 @@ def sync(slug: str, dry_run: bool, force: bool, as_json: bool) -> None:
             detail = f"{done:,}" + (f" / {total:,}" if total else "") if done or total else ""
             progress.update(tasks[stage], detail=detail)
 
-        run = district_sync(district=found, dry_run=dry_run, force=force, progress=report)
+        run = district_sync(
+            district=found, dry_run=dry_run, force=force, progress=report, send_invitations=False
+        )
+    if run.status == "completed" and not dry_run:
+        # Invitations go out now, from this process: a terminal needs no worker running.
+        from homeroom.families.cli import invitations_send_with_progress
+
+        invitations_send_with_progress(found)
     report_data = run_report(run)
     if as_json:
         click.echo(json.dumps(report_data, indent=2))
@@ -204,6 +211,15 @@ def _print_run(report: dict) -> None:
     for entity, counts in report["counts"].items():
         table.add_row(entity, *(f"{counts[a]:,}" for a in actions))
     out.print(table)
+    family = report.get("family_counts") or {}
+    if family:
+        invitations, connections = family["invitations"], family["connections"]
+        out.print(
+            f"Family sync: {invitations['created']:,} invitations issued "
+            f"({invitations['matched_accounts']:,} to existing accounts), "
+            f"{connections['created']:,} children to confirm, "
+            f"{connections['removed']:,} connections removed."
+        )
     if report["warning_count"]:
         out.print(f"{report['warning_count']:,} warnings (--json lists them, with ids):")
         for line in report["warning_summary"]:

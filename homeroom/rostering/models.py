@@ -106,6 +106,9 @@ class SyncRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # {"students": {"created": 3, "updated": 1, "unchanged": 590, ...}, ...}
     counts = models.JSONField(default=dict, blank=True)
+    # Family sync's part: {"invitations": {"created", "matched_accounts"},
+    # "connections": {"created", "removed"}}; empty when family sync is off.
+    family_counts = models.JSONField(default=dict, blank=True)
     # [{"entity": "contacts", "external_id": "...", "reason": "..."}], at most MAX_WARNINGS kept;
     # warning_count is the true total.
     warnings = models.JSONField(default=list, blank=True)

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from homeroom.directory.models import AuditEvent, District
+from homeroom.families.services import family_sync
 from homeroom.rostering.models import CONTACT_TYPES, RELATIONSHIPS, SyncRun, SyncSettings
 from homeroom.rostering.secrets import TokenUnreadable, token_decrypt, token_encrypt
 from homeroom.rostering.sources.base import RosterSource, SourceError
@@ -203,8 +204,12 @@ def district_sync(
     source: RosterSource | None = None,
     progress: Progress | None = None,
     timings: Timings | None = None,
+    send_invitations: bool = True,
 ) -> SyncRun:
-    """Run one sync of one district and return its report. Never raises for a failed sync."""
+    """Run one sync of one district and return its report. Never raises for a failed sync.
+
+    With family sync on, the invitations it issues are handed to a background job once the run
+    commits, unless `send_invitations` is false (the command line sends them itself)."""
     runs_interrupted_mark(district=district)
     busy = SyncRun.objects.filter(district=district, status=SyncRun.Status.RUNNING).first()
     run = SyncRun.objects.create(
@@ -250,19 +255,29 @@ def district_sync(
         timings.stages["reconcile"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        if not dry_run and plan.writes:
-            report("apply", 0, plan.writes)
-            with transaction.atomic():
+        now = timezone.now()
+        with transaction.atomic():
+            if not dry_run and plan.writes:
+                report("apply", 0, plan.writes)
                 plan_apply(
                     plan,
                     district=district,
                     run_id=run.pk,
-                    now=timezone.now(),
+                    now=now,
                     remove_departed=settings.remove_departed_guardians,
                     on_progress=lambda done: report("apply", done, plan.writes),
                 )
-            report("apply", plan.writes, plan.writes)
-        timings.stages["apply"] = time.perf_counter() - started
+                report("apply", plan.writes, plan.writes)
+            timings.stages["apply"] = time.perf_counter() - started
+            started = time.perf_counter()
+            # A self-check writes no roster rows, so family sync would count against the old
+            # roster: it is left out of the report rather than reported wrong.
+            family = None if dry_run else family_sync(district=district, run_id=run.pk, now=now)
+        if family is not None:
+            timings.stages["family sync"] = time.perf_counter() - started
+            run.family_counts = family.as_counts()
+            if send_invitations and family.invitations_created:
+                _invitations_send_later(district)
         _finish(run, plan=plan)
     except SourceError as exc:
         _fail(run, exc.code, exc.message)
@@ -287,6 +302,12 @@ def district_sync(
         if gc_was_enabled:
             gc.enable()
     return run
+
+
+def _invitations_send_later(district: District) -> None:
+    from homeroom.families.tasks import invitations_send_task
+
+    transaction.on_commit(lambda: invitations_send_task.delay(district.pk))
 
 
 class _RunRefused(Exception):
@@ -372,6 +393,7 @@ def run_report(run: SyncRun) -> dict[str, Any]:
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "counts": run.counts,
+        "family_counts": run.family_counts,
         "warning_count": run.warning_count,
         "warning_summary": run.warning_summary,
         "warnings": run.warnings,

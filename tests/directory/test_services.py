@@ -106,7 +106,11 @@ def test_merge_moves_enrollments_and_guardian_links_and_archives_the_other(schoo
     event = AuditEvent.objects.get(action="student_merge")
     assert event.user == user and event.district_id == school.district_id
     assert event.detail["kept"] == keep.pk and event.detail["merged"] == other.pk
-    assert event.detail["moved"] == {"enrollments": 1, "guardian_links": 1}
+    assert event.detail["moved"] == {
+        "enrollments": 1,
+        "guardian_links": 1,
+        "family_connections": 0,
+    }
 
 
 def test_merge_inherits_the_other_students_place_in_the_roster(school):

@@ -1,0 +1,482 @@
+"""Family sync and invitations: the writes that turn guardian contacts into invited families.
+
+`family_sync` runs inside a roster sync's transaction. It issues one invitation per guardian
+contact that passes the district's settings (not one per child: the invitation lists every child
+the roster links the person to), adds children that appear later to the same invitation (or to
+the account that accepted it, as pending connections), matches existing family accounts by the
+both-must-match rule, and, when the district makes Clever the source of truth, removes the
+connections of guardians who left the roster. Sending happens after the commit
+(`invitations_send`), once: an invitation is never re-sent automatically, only by staff.
+
+The portal's own writes (opening, confirming, creating accounts) are in `accounts.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import Q
+from django.dispatch import receiver
+from django.utils import timezone
+
+from homeroom.directory.models import (
+    AuditEvent,
+    District,
+    GuardianContact,
+    GuardianLink,
+    School,
+    Student,
+)
+from homeroom.families.models import Connection, FamilyMember, Invitation
+from homeroom.families.tokens import token_new
+from homeroom.notify.models import Delivery
+from homeroom.notify.services import delivery_bounced_signal, message_send
+from homeroom.rostering.sync.apply import datetime_adapt, rows_insert
+from homeroom.rostering.sync.contacts import email_normalize, phone_e164
+
+logger = logging.getLogger(__name__)
+
+MSG_NO_ADDRESS = "An invitation needs an e-mail address or a mobile phone number."
+MSG_NO_STUDENTS = "Choose at least one student to connect."
+MSG_RESEND_ACCEPTED = "This invitation was accepted; the family is already connected."
+MSG_RESEND_REVOKED = "This invitation was revoked."
+MSG_OTHER_DISTRICT = "Every student must belong to the invitation's district."
+CHUNK = 500  # values per `IN (…)`
+
+
+# -- family sync -----------------------------------------------------------------------------
+@dataclass
+class FamilySyncCounts:
+    invitations_created: int = 0
+    accounts_matched: int = 0
+    connections_created: int = 0
+    connections_removed: int = 0
+
+    def as_counts(self) -> dict[str, dict[str, int]]:
+        return {
+            "invitations": {
+                "created": self.invitations_created,
+                "matched_accounts": self.accounts_matched,
+            },
+            "connections": {
+                "created": self.connections_created,
+                "removed": self.connections_removed,
+            },
+        }
+
+
+def family_sync(*, district: District, run_id: int | None, now: datetime):
+    """Issue the invitations and connections the roster now calls for; remove those of guardians
+    who left it when the district says so. Call inside the sync's transaction, after apply.
+    Returns a FamilySyncCounts, or None when family sync is off for the district."""
+    options = district.sync
+    if not options.family_sync:
+        return None
+    counts = FamilySyncCounts()
+    links = _eligible_links(district, options)
+    known = _known_connections(district)
+    invitations = dict(
+        Invitation.objects.filter(district=district, contact__isnull=False).values_list(
+            "contact_id", "pk"
+        )
+    )
+    members_by_invitation = dict(
+        Invitation.objects.filter(district=district, member__isnull=False).values_list(
+            "pk", "member_id"
+        )
+    )
+    new_links: dict[int, list[tuple[int, str]]] = {}
+    reactivate: list[int] = []
+    for contact_id, student_id, relationship in links:
+        found = known.get((contact_id, student_id))
+        if found is None:
+            new_links.setdefault(contact_id, []).append((student_id, relationship))
+        elif found[1] == Connection.Status.REMOVED:
+            reactivate.append(found[0])
+    uninvited = [contact_id for contact_id in new_links if contact_id not in invitations]
+    contacts = _contact_details(uninvited)
+    matches = _members_matching(contacts)
+    counts.invitations_created = len(contacts)
+    counts.accounts_matched = len(matches)
+    counts.connections_created = sum(map(len, new_links.values())) + len(reactivate)
+    departed = _departed_connections(district) if options.remove_departed_guardians else []
+    counts.connections_removed = len(departed)
+
+    stamp = datetime_adapt(now)
+    rows = []
+    for contact_id, (name, email, phone) in contacts.items():
+        channel = Invitation.Channel.EMAIL if email else Invitation.Channel.SMS if phone else ""
+        status = Invitation.Status.ISSUED if channel else Invitation.Status.UNREACHABLE
+        rows.append(
+            (district.pk, contact_id, matches.get(contact_id), name, email, phone, channel)
+            + (status, stamp, 0, run_id)
+        )
+    columns = ("district_id", "contact_id", "member_id", "name", "email", "phone", "channel")
+    columns += ("status", "created_at", "send_count", "created_by_run_id")
+    rows_insert(Invitation, columns, rows)
+    if rows:
+        invitations = dict(
+            Invitation.objects.filter(district=district, contact__isnull=False).values_list(
+                "contact_id", "pk"
+            )
+        )
+        members_by_invitation.update(
+            (invitations[contact_id], member_id) for contact_id, member_id in matches.items()
+        )
+    connection_rows = []
+    for contact_id, students in new_links.items():
+        invitation_id = invitations[contact_id]
+        member_id = members_by_invitation.get(invitation_id)
+        for student_id, relationship in students:
+            connection_rows.append(
+                (student_id, invitation_id, member_id, contact_id, relationship)
+                + (Connection.Status.PENDING, stamp)
+            )
+    columns = ("student_id", "invitation_id", "member_id", "contact_id", "relationship")
+    rows_insert(Connection, columns + ("status", "created_at"), connection_rows)
+    _statuses_set(reactivate, Connection.Status.PENDING, now=now, run_id=None)
+    _statuses_set(departed, Connection.Status.REMOVED, now=now, run_id=run_id)
+    return counts
+
+
+def _eligible_links(district: District, options) -> list[tuple[int, int, str]]:
+    """(contact, student, relationship) of every link family sync invites: an active contact,
+    an active student, a school in the family-sync scope. A contact with neither an e-mail nor
+    an SMS phone (a Home number only) is invited too, as unreachable, so staff see it."""
+    scope = ""
+    params: list = [district.pk]
+    if not options.family_sync_all_schools:
+        school_ids = list(options.family_sync_school_ids) or [""]
+        scope = f"AND sc.external_id IN ({', '.join(['%s'] * len(school_ids))})"
+        params += school_ids
+    sql = f"""
+        SELECT gl.contact_id, gl.student_id, gl.relationship
+        FROM {GuardianLink._meta.db_table} gl
+        JOIN {GuardianContact._meta.db_table} c ON c.id = gl.contact_id
+        JOIN {Student._meta.db_table} s ON s.id = gl.student_id
+        JOIN {School._meta.db_table} sc ON sc.id = s.school_id
+        WHERE c.district_id = %s AND c.archived_at IS NULL AND s.archived_at IS NULL
+          {scope}
+        ORDER BY gl.contact_id, gl.student_id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _known_connections(district: District) -> dict[tuple[int, int], tuple[int, str]]:
+    """(contact, student) -> (connection, status) for connections that came from the roster."""
+    sql = f"""
+        SELECT cn.contact_id, cn.student_id, cn.id, cn.status
+        FROM {Connection._meta.db_table} cn
+        JOIN {GuardianContact._meta.db_table} c ON c.id = cn.contact_id
+        WHERE c.district_id = %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [district.pk])
+        return {(c, s): (pk, status) for c, s, pk, status in cursor.fetchall()}
+
+
+def _departed_connections(district: District) -> list[int]:
+    """Live connections whose guardian's link to the student is gone from the roster."""
+    link_table = GuardianLink._meta.db_table
+    sql = f"""
+        SELECT cn.id
+        FROM {Connection._meta.db_table} cn
+        JOIN {GuardianContact._meta.db_table} c ON c.id = cn.contact_id
+        LEFT JOIN {link_table} gl ON gl.contact_id = cn.contact_id AND gl.student_id = cn.student_id
+        WHERE c.district_id = %s AND cn.status IN (%s, %s)
+          AND (gl.id IS NULL OR c.archived_at IS NOT NULL)
+    """
+    live = [Connection.Status.PENDING, Connection.Status.CONFIRMED]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [district.pk, *live])
+        return [pk for (pk,) in cursor.fetchall()]
+
+
+def _statuses_set(pks: list[int], status: str, *, now: datetime, run_id: int | None) -> None:
+    for start in range(0, len(pks), CHUNK):
+        Connection.objects.filter(pk__in=pks[start : start + CHUNK]).update(
+            status=status, decided_at=now, removed_by_run_id=run_id
+        )
+
+
+def _contact_details(contact_ids: list[int]) -> dict[int, tuple[str, str, str]]:
+    """contact id -> (name, e-mail, SMS phone), in id order."""
+    found: dict[int, tuple[str, str, str]] = {}
+    for start in range(0, len(contact_ids), CHUNK):
+        chunk = contact_ids[start : start + CHUNK]
+        rows = GuardianContact.objects.filter(pk__in=chunk).values_list(
+            "pk", "first_name", "last_name", "email", "sms_phone"
+        )
+        for pk, first, last, email, phone in rows:
+            found[pk] = (f"{first} {last}".strip(), email, phone)
+    return dict(sorted(found.items()))
+
+
+# -- matching family accounts ------------------------------------------------------------------
+def member_match(*, email: str, phone: str) -> FamilyMember | None:
+    """The family account a contact with this e-mail and phone belongs to, if any (seed 000).
+
+    The contact needs an e-mail or a phone. An account that has both an e-mail and a phone is
+    matched only when both match; an account without a phone is matched by its e-mail."""
+    email = email_normalize(email)
+    phone = phone_e164(phone) if phone else ""
+    member_id = _members_matching({0: ("", email, phone)}).get(0)
+    return FamilyMember.objects.get(pk=member_id) if member_id else None
+
+
+def _members_matching(contacts: dict[int, tuple[str, str, str]]) -> dict[int, int]:
+    """contact key -> family member id, for contacts given as key -> (name, e-mail, phone),
+    by the rule of `member_match`. A few queries for any number of contacts."""
+    emails = sorted({email for _, email, _ in contacts.values() if email})
+    phones = sorted({phone for _, _, phone in contacts.values() if phone})
+    candidates: dict[str, list[tuple[int, str, str]]] = {}
+    user_table = get_user_model()._meta.db_table
+    for column, values in (("LOWER(u.email)", emails), ("m.phone", phones)):
+        for start in range(0, len(values), CHUNK):
+            chunk = values[start : start + CHUNK]
+            sql = f"""
+                SELECT m.id, LOWER(u.email), m.phone, {column}
+                FROM {FamilyMember._meta.db_table} m JOIN {user_table} u ON u.id = m.user_id
+                WHERE {column} IN ({", ".join(["%s"] * len(chunk))})
+            """
+            with connection.cursor() as cursor:
+                cursor.execute(sql, chunk)
+                for member_id, member_email, member_phone, key in cursor.fetchall():
+                    candidates.setdefault(key, []).append((member_id, member_email, member_phone))
+    matched: dict[int, int] = {}
+    for key, (_, email, phone) in contacts.items():
+        for member_id, member_email, member_phone in candidates.get(email, []) + candidates.get(
+            phone, []
+        ):
+            both = email == member_email and phone == member_phone
+            if both or (not member_phone and email == member_email):
+                matched[key] = member_id
+                break
+    return matched
+
+
+# -- invitations by hand, sending, re-sending ----------------------------------------------------
+def invitation_issue(
+    *,
+    district: District,
+    name: str,
+    email: str,
+    phone: str,
+    students: list[tuple[Student, str]],
+    contact: GuardianContact | None = None,
+    by_user=None,
+    run=None,
+    send: bool = True,
+) -> Invitation:
+    """Invite one person to connect to these students (staff inviting a family by hand).
+
+    The invitation is sent after the transaction commits, unless `send` is false."""
+    email = email_normalize(email)
+    phone = phone_e164(phone) if phone else ""
+    if not email and not phone:
+        raise ValueError(MSG_NO_ADDRESS)
+    if not students:
+        raise ValueError(MSG_NO_STUDENTS)
+    if any(student.district_id != district.pk for student, _ in students):
+        raise ValueError(MSG_OTHER_DISTRICT)
+    member = member_match(email=email, phone=phone)
+    with transaction.atomic():
+        invitation = Invitation.objects.create(
+            district=district,
+            contact=contact,
+            member=member,
+            name=name,
+            email=email,
+            phone=phone,
+            channel=Invitation.Channel.EMAIL if email else Invitation.Channel.SMS,
+            created_by_run=run,
+            created_by_user=by_user,
+        )
+        Connection.objects.bulk_create(
+            Connection(
+                student=student,
+                invitation=invitation,
+                member=member,
+                contact=contact,
+                relationship=relationship,
+            )
+            for student, relationship in students
+        )
+        AuditEvent.objects.create(
+            district=district,
+            user=by_user,
+            run=run,
+            action="invitation_issue",
+            summary=f"Invitation {invitation.pk} issued for {len(students)} student(s)",
+            detail={"invitation": invitation.pk, "students": [s.pk for s, _ in students]},
+        )
+        if send:
+            transaction.on_commit(lambda: invitation_send(invitation=invitation))
+    return invitation
+
+
+def invitations_send(*, district: District, limit: int | None = None) -> Counter:
+    """Send the district's invitations that were issued and never sent; returns the number
+    per outcome ("sent", "unreachable"). Each is claimed first (its `sent_at` set), so two
+    senders running at once never send the same invitation twice."""
+    outcomes: Counter = Counter()
+    pending = Invitation.objects.filter(
+        district=district, status=Invitation.Status.ISSUED, sent_at__isnull=True
+    )
+    pks = list(pending.order_by("pk").values_list("pk", flat=True)[:limit])
+    for pk in pks:
+        if not pending.filter(pk=pk).update(sent_at=timezone.now()):
+            continue  # another sender has it
+        invitation = Invitation.objects.select_related("district__sync").get(pk=pk)
+        outcomes[invitation_send(invitation=invitation).status] += 1
+    return outcomes
+
+
+def invitation_send(
+    *, invitation: Invitation, now: datetime | None = None, email: bool = True
+) -> Invitation:
+    """Send the invitation with a fresh link: by e-mail when there is an address, else by text
+    to the phone of the district's chosen type; an e-mail that fails falls back to a text. An
+    invitation neither reaches is marked unreachable (staff see it listed)."""
+    now = now or timezone.now()
+    district = invitation.district
+    expires = now + timedelta(days=district.sync.invitation_expiry_days)
+    token, digest = token_new()
+    context = _message_context(invitation, token=token, expires=expires)
+    channels = []
+    if invitation.email and email:
+        channels.append(Delivery.Channel.EMAIL)
+    if invitation.phone:
+        channels.append(Delivery.Channel.SMS)
+    delivery = None
+    for channel in channels:
+        to = invitation.email if channel == Delivery.Channel.EMAIL else invitation.phone
+        delivery = message_send(
+            channel=channel, to=to, template="invitation", context=context, district=district
+        )
+        if delivery.status == Delivery.Status.SENT:
+            invitation.channel = channel
+            break
+    invitation.last_delivery = delivery
+    invitation.send_count += 1
+    if delivery is not None and delivery.status == Delivery.Status.SENT:
+        invitation.status = Invitation.Status.SENT
+        invitation.token_hash = digest
+        invitation.sent_at = now
+        invitation.expires_at = expires
+    else:
+        invitation.status = Invitation.Status.UNREACHABLE
+        invitation.token_hash = None
+    invitation.save()
+    return invitation
+
+
+def _message_context(invitation: Invitation, *, token: str, expires: datetime) -> dict:
+    schools = sorted(
+        set(
+            invitation.connections.filter(status=Connection.Status.PENDING).values_list(
+                "student__school__name", flat=True
+            )
+        )
+    )
+    children = invitation.connections.filter(status=Connection.Status.PENDING).count()
+    return {
+        "district": invitation.district.name,
+        "name": invitation.name,
+        "child_count": children,
+        "schools": _join(schools) or invitation.district.name,
+        "link": f"{django_settings.HOMEROOM_BASE_URL}/i/{token}",
+        "expires": expires,
+    }
+
+
+def _join(words: list[str]) -> str:
+    if len(words) <= 2:
+        return " and ".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def invitation_resend(*, invitation: Invitation, by_user=None) -> Invitation:
+    """Staff re-send an invitation: a new link (the old one stops working), a new message."""
+    if invitation.status == Invitation.Status.ACCEPTED:
+        raise ValueError(MSG_RESEND_ACCEPTED)
+    if invitation.status == Invitation.Status.REVOKED:
+        raise ValueError(MSG_RESEND_REVOKED)
+    with transaction.atomic():
+        invitation = invitation_send(invitation=invitation)
+        AuditEvent.objects.create(
+            district=invitation.district,
+            user=by_user,
+            action="invitation_resend",
+            summary=f"Invitation {invitation.pk} re-sent ({invitation.status})",
+            detail={"invitation": invitation.pk},
+        )
+    return invitation
+
+
+@receiver(delivery_bounced_signal)
+def _invitation_bounced(sender, delivery: Delivery, **kwargs) -> None:
+    """An invitation e-mail that bounces falls back to a text where there is a phone."""
+    invitation = Invitation.objects.filter(last_delivery=delivery).first()
+    if invitation is None or invitation.status != Invitation.Status.SENT:
+        return
+    invitation_bounced(invitation=invitation, delivery=delivery)
+
+
+def invitation_bounced(*, invitation: Invitation, delivery: Delivery) -> Invitation:
+    """A sent invitation did not arrive: try a text if it was an e-mail, else mark the family
+    unreachable so staff see it."""
+    if delivery.channel == Delivery.Channel.EMAIL and invitation.phone:
+        return invitation_send(invitation=invitation, email=False)
+    invitation.status = Invitation.Status.UNREACHABLE
+    invitation.token_hash = None
+    invitation.save(update_fields=["status", "token_hash"])
+    return invitation
+
+
+# -- what staff see ------------------------------------------------------------------------------
+def invitations_unreachable(*, district: District):
+    """Families that can be reached by neither e-mail nor text."""
+    return Invitation.objects.filter(
+        district=district, status=Invitation.Status.UNREACHABLE
+    ).select_related("last_delivery")
+
+
+def family_mismatches(*, district: District) -> list[dict]:
+    """Accounts whose own details disagree with the roster. The account wins (seed 000: only
+    the family member can change them); staff see the list and fix the SIS or ask the family."""
+    found = []
+    invitations = (
+        Invitation.objects.filter(
+            district=district, status=Invitation.Status.ACCEPTED, contact__isnull=False
+        )
+        .exclude(Q(member__isnull=True))
+        .select_related("contact", "member__user")
+    )
+    for invitation in invitations:
+        contact, member = invitation.contact, invitation.member
+        account_email = email_normalize(member.user.email)
+        if contact.email and contact.email != account_email:
+            found.append(_mismatch(invitation, "email", contact.email, account_email))
+        if contact.sms_phone and member.phone and contact.sms_phone != member.phone:
+            found.append(_mismatch(invitation, "phone", contact.sms_phone, member.phone))
+    return found
+
+
+def _mismatch(invitation: Invitation, field: str, roster: str, account: str) -> dict:
+    return {
+        "invitation": invitation.pk,
+        "contact": invitation.contact.external_id or invitation.contact.pk,
+        "member": invitation.member_id,
+        "field": field,
+        "roster": roster,
+        "account": account,
+    }
