@@ -21,8 +21,11 @@ from django.db import transaction
 from django.utils.crypto import salted_hmac
 
 from homeroom.directory.models import AuditEvent, Student
+from homeroom.families import selectors
 from homeroom.families.models import Connection, FamilyMember, Invitation, PhoneVerification
 from homeroom.families.tokens import token_digest
+from homeroom.notify.models import Delivery
+from homeroom.notify.services import message_send
 from homeroom.rostering.sync.contacts import email_normalize, phone_e164
 
 # Why a link cannot be used; each page explains how to get a new one.
@@ -41,6 +44,7 @@ MSG_PHONE_INVALID = "Enter a mobile number we can text, e.g. (312) 555-0123."
 MSG_PHONE_TAKEN = "This number is already verified on another family account."
 MSG_CODE_WRONG = "That code is not right. Check the text message and try again."
 MSG_CODE_EXPIRED = "That code has expired or was used up. Send yourself a new one."
+MSG_SMS_FAILED = "We could not send a text message to this number. Check it and try again."
 MSG_SMS_NEEDS_PHONE = "Add and verify a mobile number before choosing text notifications."
 
 PHONE_CODE_DIGITS = 6
@@ -117,38 +121,55 @@ def invitation_step(*, token_hash: str, user: AbstractBaseUser, now: datetime) -
     return Step("accept", invitation)
 
 
-def connection_confirm(*, invitation: Invitation, connection_id: int, now: datetime) -> Connection:
-    """The family says "yes, this is my child". Raises Connection.DoesNotExist for a connection
-    that is not a pending one of this invitation."""
-    connection = _pending_connection(invitation=invitation, connection_id=connection_id)
+def connection_pending(
+    *, connection_id: int, invitation: Invitation | None = None, member: FamilyMember | None = None
+) -> Connection:
+    """A child waiting for the family's answer: one of the opened `invitation`'s, or one the
+    sync added later to `member`'s account (a new child of an invitation they accepted).
+    Raises Connection.DoesNotExist for anything else."""
+    if invitation is not None:
+        pending = invitation.connections.all()
+    elif member is not None:
+        pending = selectors.member_connections(member=member, status=Connection.Status.PENDING)
+    else:
+        raise Connection.DoesNotExist
+    return pending.select_related("student__school").get(
+        pk=connection_id, status=Connection.Status.PENDING
+    )
+
+
+def connection_confirm(*, connection: Connection, now: datetime) -> Connection:
+    """The family says "yes, this is my child" (`connection` from connection_pending)."""
     connection.status = Connection.Status.CONFIRMED
     connection.decided_at = now
     connection.save(update_fields=["status", "decided_at"])
     return connection
 
 
-def connection_decline(*, invitation: Invitation, connection_id: int, now: datetime) -> Connection:
-    """The family says "this is not my child": the connection stops for good and the district's
-    staff see it in the audit log, so the school can correct the roster."""
-    connection = _pending_connection(invitation=invitation, connection_id=connection_id)
+def connection_decline(*, connection: Connection, now: datetime) -> Connection:
+    """The family says "this is not my child": the connection stops for good (the sync never
+    makes it again) and the district's staff see it in the audit log, so the school can correct
+    the roster."""
     student = connection.student
     with transaction.atomic():
         connection.status = Connection.Status.DECLINED
         connection.decided_at = now
         connection.save(update_fields=["status", "decided_at"])
         AuditEvent.objects.create(
-            district_id=invitation.district_id,
+            district_id=student.district_id,
+            user_id=connection.member.user_id if connection.member else None,
             occurred_at=now,
             action="connection_declined",
             summary=(
-                f"The person invited by invitation {invitation.pk} says {student} "
-                f"(student {student.pk}) is not their child; that connection is stopped."
+                f"A family contact says {student} (student {student.pk}) is not their child; "
+                "that connection is stopped. Check the student's guardians in the SIS."
             ),
             detail={
-                "invitation_id": invitation.pk,
+                "invitation_id": connection.invitation_id,
                 "connection_id": connection.pk,
                 "student_id": student.pk,
                 "contact_id": connection.contact_id,
+                "member_id": connection.member_id,
             },
         )
     return connection
@@ -237,8 +258,6 @@ def phone_verification_start(
 ) -> PhoneVerification:
     """Text a one-time code to `phone`; the number is the member's once the code comes back.
     Earlier unused codes stop working. Raises ValueError with a message for the person."""
-    from homeroom.notify.services import message_send
-
     e164 = phone_e164(phone)
     if not e164:
         raise ValueError(MSG_PHONE_INVALID)
@@ -255,11 +274,11 @@ def phone_verification_start(
             created_at=now,
             expires_at=now + PHONE_CODE_LIFETIME,
         )
-        transaction.on_commit(
-            lambda: message_send(
-                channel="sms", to=e164, template="phone_code", context={"code": code}
-            )
-        )
+    # Sent once the code is stored (outside the transaction), so the person hears at once
+    # whether the text went out.
+    delivery = message_send(channel="sms", to=e164, template="phone_code", context={"code": code})
+    if delivery.status != Delivery.Status.SENT:
+        raise ValueError(MSG_SMS_FAILED)
     return verification
 
 
@@ -304,12 +323,6 @@ def _check_usable(invitation: Invitation, *, now: datetime) -> None:
     # A sent invitation always has an expiry; one without is treated as expired (fail closed).
     if invitation.expires_at is None or invitation.expires_at <= now:
         raise InvitationUnusable(EXPIRED, invitation)
-
-
-def _pending_connection(*, invitation: Invitation, connection_id: int) -> Connection:
-    return invitation.connections.select_related("student").get(
-        pk=connection_id, status=Connection.Status.PENDING
-    )
 
 
 def _member_of(user: AbstractBaseUser) -> FamilyMember | None:

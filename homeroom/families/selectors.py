@@ -40,14 +40,24 @@ class Child:
         return not self.student.school.family_access
 
 
-def member_connections(*, member: FamilyMember) -> QuerySet[Connection]:
-    """The member's visible connections (confirmed, invitation accepted, student on the roster)."""
+def member_connections(
+    *, member: FamilyMember, status: str = Connection.Status.CONFIRMED
+) -> QuerySet[Connection]:
+    """The member's connections of this status to students on the roster. A connection counts
+    for its member once its invitation is accepted (or when it came without one): until then
+    whoever holds the invitation's link decides, even where the sync matched the account."""
     return Connection.objects.filter(
         Q(invitation__isnull=True) | Q(invitation__status=Invitation.Status.ACCEPTED),
         member=member,
-        status=Connection.Status.CONFIRMED,
+        status=status,
         student__archived_at__isnull=True,
     )
+
+
+def member_pending(*, member: FamilyMember) -> list[Connection]:
+    """Children the sync added to the member's account later, waiting for a yes or a no."""
+    connections = member_connections(member=member, status=Connection.Status.PENDING)
+    return list(connections.select_related("student__school").order_by("student__first_name", "pk"))
 
 
 def member_children(*, member: FamilyMember, student_id: int | None = None) -> list[Child]:

@@ -21,6 +21,8 @@ urlpatterns = [
         views.connection_decline,
         name="connection_decline",
     ),
+    path("pending/<int:connection_id>/confirm/", views.pending_confirm, name="pending_confirm"),
+    path("pending/<int:connection_id>/decline/", views.pending_decline, name="pending_decline"),
     path("account/", views.account, name="account"),
     path("account/phone/", views.phone, name="phone"),
     path("account/phone/verify/", views.phone_verify, name="phone_verify"),

@@ -115,36 +115,38 @@ def invitation(request):
 @invitation_page
 @require_POST
 def connection_confirm(request, connection_id: int):
-    """ "Yes, this is my child"."""
-    return _decide(request, accounts.connection_confirm, connection_id=connection_id)
+    """ "Yes, this is my child", for a child of the opened invitation."""
+    return _invitation_decision(request, connection_id, decline=False)
 
 
 @invitation_page
 @require_http_methods(["GET", "POST"])
 def connection_decline(request, connection_id: int):
     """ "This is not my child": a page to make sure, then the POST that tells the school."""
-    if request.method == "POST":
-        return _decide(request, accounts.connection_decline, connection_id=connection_id)
-    try:
-        invitation = accounts.invitation_resume(
-            token_hash=session.invitation_hash(request), now=timezone.now()
-        )
-    except accounts.InvitationUnusable as error:
-        return _unusable(request, error)
-    connection = (
-        invitation.connections.filter(pk=connection_id, status=Connection.Status.PENDING)
-        .select_related("student__school")
-        .first()
-    )
-    if connection is None:
-        raise Http404
-    return render(request, "families/connection_decline.html", {"connection": connection})
+    return _invitation_decision(request, connection_id, decline=True)
+
+
+@family_page
+@require_POST
+def pending_confirm(request, connection_id: int):
+    """ "Yes, this is my child", for a child the sync added to the account later."""
+    return _member_decision(request, connection_id, decline=False)
+
+
+@family_page
+@require_http_methods(["GET", "POST"])
+def pending_decline(request, connection_id: int):
+    return _member_decision(request, connection_id, decline=True)
 
 
 @family_page
 def home(request):
-    children = selectors.member_children(member=request.family_member)
-    return render(request, "families/home.html", {"children": children})
+    member = request.family_member
+    context = {
+        "children": selectors.member_children(member=member),
+        "pending": selectors.member_pending(member=member),
+    }
+    return render(request, "families/home.html", context)
 
 
 @family_page
@@ -230,17 +232,37 @@ def phone_verify(request):
     return render(request, "families/phone_verify.html", {"form": form})
 
 
-def _decide(request, decide, *, connection_id: int):
+def _invitation_decision(request, connection_id: int, *, decline: bool):
     try:
         invitation = accounts.invitation_resume(
             token_hash=session.invitation_hash(request), now=timezone.now()
         )
-        decide(invitation=invitation, connection_id=connection_id, now=timezone.now())
+        connection = accounts.connection_pending(connection_id=connection_id, invitation=invitation)
     except accounts.InvitationUnusable as error:
         return _unusable(request, error)
     except Connection.DoesNotExist:
         raise Http404 from None
-    return redirect("families:invitation")
+    return _decision(request, connection, decline=decline, done="families:invitation")
+
+
+def _member_decision(request, connection_id: int, *, decline: bool):
+    try:
+        connection = accounts.connection_pending(
+            connection_id=connection_id, member=request.family_member
+        )
+    except Connection.DoesNotExist:
+        raise Http404 from None
+    return _decision(request, connection, decline=decline, done="families:home")
+
+
+def _decision(request, connection: Connection, *, decline: bool, done: str):
+    """Confirm, or decline after a page that makes sure; then back to `done`."""
+    if decline and request.method == "GET":
+        context = {"connection": connection, "back": done}
+        return render(request, "families/connection_decline.html", context)
+    decide = accounts.connection_decline if decline else accounts.connection_confirm
+    decide(connection=connection, now=timezone.now())
+    return redirect(done)
 
 
 def _unusable(request, error: accounts.InvitationUnusable):

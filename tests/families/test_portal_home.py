@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from homeroom.directory.models import AuditEvent
 from homeroom.families.models import Connection, Invitation
 from tests.directory.factories import EnrollmentFactory, SectionFactory, StudentFactory
 from tests.families.factories import (
@@ -79,11 +80,14 @@ def test_family_never_sees_unconfirmed_declined_or_other_childrens_pages(client)
     connected_member(students=[someone_elses])
     client.force_login(member.user)
 
-    home = client.get(HOME).content.decode()
+    response = client.get(HOME)
+    home = response.content.decode()
 
-    assert "Mine" in home
-    for name in ("Pending", "Declined", "Removed", "Unaccepted", "Other"):
+    assert [c.student for c in response.context["children"]] == [mine]
+    for name in ("Declined", "Removed", "Unaccepted", "Other"):
         assert name not in home
+    # A pending child is only asked about, with none of its classes
+    assert [c.student for c in response.context["pending"]] == [pending]
     assert client.get(child_url(mine)).status_code == 200
     hidden = [pending, declined, removed, someone_elses, not_yet_accepted.connections.get().student]
     for student in hidden:
@@ -193,8 +197,8 @@ def test_home_page_queries_do_not_grow_with_children_or_classes(client):
     small = queries_for(family(1, 1))
     large = queries_for(family(5, 4))
 
-    # session, user, family member, connections, enrollments, teachers
-    assert small == large == 6
+    # session, user, family member, connections, enrollments, teachers, pending connections
+    assert small == large == 7
 
 
 def test_invitation_member_is_not_enough_to_see_a_child(client):
@@ -207,3 +211,60 @@ def test_invitation_member_is_not_enough_to_see_a_child(client):
     assert client.get(HOME).context["children"] == []
     Invitation.objects.filter(pk=invitation.pk).update(status=Invitation.Status.ACCEPTED)
     assert client.get(HOME).context["children"] == []  # still pending
+
+
+def test_child_added_later_is_asked_about_on_the_home_page(client):
+    # Given an accepted invitation to which the sync later added a second child
+    ada = StudentFactory(first_name="Ada")
+    member = connected_member(students=[ada])
+    invitation = member.invitations.get()
+    ben = StudentFactory(first_name="Ben", district=ada.district, school__name="Lake Middle")
+    enroll(ben, name="Room 7")
+    later = ConnectionFactory(invitation=invitation, student=ben, member=member)
+    client.force_login(member.user)
+
+    # Then the home page asks about Ben, without showing his classes
+    response = client.get(HOME)
+    assert [c.student for c in response.context["pending"]] == [ben]
+    assert "Lake Middle" in response.content.decode()
+    assert "Room 7" not in response.content.decode()
+    assert client.get(child_url(ben)).status_code == 404
+
+    # When the parent confirms, Ben joins the children
+    client.post(reverse("families:pending_confirm", args=[later.pk]))
+    response = client.get(HOME)
+    assert [c.student for c in response.context["children"]] == [ada, ben]
+    assert response.context["pending"] == []
+    assert "Room 7" in response.content.decode()
+
+
+def test_child_added_later_can_be_declined(client):
+    ada = StudentFactory(first_name="Ada")
+    member = connected_member(students=[ada])
+    stranger = StudentFactory(first_name="Zed", district=ada.district)
+    later = ConnectionFactory(invitation=member.invitations.get(), student=stranger, member=member)
+    client.force_login(member.user)
+
+    ask = client.get(reverse("families:pending_decline", args=[later.pk]))
+    client.post(reverse("families:pending_decline", args=[later.pk]))
+
+    assert "Zed" in ask.content.decode()
+    later.refresh_from_db()
+    assert later.status == Connection.Status.DECLINED
+    event = AuditEvent.objects.get(action="connection_declined")
+    assert event.user == member.user
+    assert event.detail["student_id"] == stranger.pk
+    assert client.get(HOME).context["pending"] == []
+
+
+def test_another_familys_pending_child_cannot_be_decided(client):
+    owner = connected_member(students=[StudentFactory()])
+    theirs = ConnectionFactory(
+        invitation=owner.invitations.get(), student=StudentFactory(), member=owner
+    )
+    client.force_login(FamilyMemberFactory().user)
+
+    for name in ("pending_confirm", "pending_decline"):
+        assert client.post(reverse(f"families:{name}", args=[theirs.pk])).status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == Connection.Status.PENDING

@@ -3,9 +3,8 @@ each child, create an account or sign in, and find the children on the home page
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
