@@ -292,15 +292,19 @@ def phone_verification_confirm(*, member: FamilyMember, code: str, now: datetime
         if verification is None or verification.attempts >= PHONE_CODE_MAX_ATTEMPTS:
             raise ValueError(MSG_CODE_EXPIRED)
         expected = _code_hash(code.strip(), phone=verification.phone)
-        if not hmac.compare_digest(expected, verification.code_hash):
+        matched = hmac.compare_digest(expected, verification.code_hash)
+        if matched:
+            verification.verified_at = now
+            verification.save(update_fields=["verified_at"])
+            member.phone = verification.phone
+            member.phone_verified_at = now
+            member.save(update_fields=["phone", "phone_verified_at"])
+        else:
+            # Counted, and committed: raising inside the block would roll the count back.
             verification.attempts += 1
             verification.save(update_fields=["attempts"])
-            raise ValueError(MSG_CODE_WRONG)
-        verification.verified_at = now
-        verification.save(update_fields=["verified_at"])
-        member.phone = verification.phone
-        member.phone_verified_at = now
-        member.save(update_fields=["phone", "phone_verified_at"])
+    if not matched:
+        raise ValueError(MSG_CODE_WRONG)
     return member
 
 

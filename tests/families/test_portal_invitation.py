@@ -14,7 +14,10 @@ from django.utils import timezone
 
 from homeroom.directory.models import AuditEvent
 from homeroom.families.models import Connection, FamilyMember, Invitation
+from homeroom.families.services import invitation_issue, invitation_resend
 from homeroom.families.tokens import token_new
+from homeroom.notify import sms
+from homeroom.rostering.models import SyncSettings
 from tests.directory.factories import GuardianContactFactory, StudentFactory
 from tests.families.factories import (
     PASSWORD,
@@ -477,3 +480,84 @@ def test_connection_of_another_invitation_cannot_be_confirmed(client):
 
     assert response.status_code == 404
     assert other.connections.get().status == Connection.Status.PENDING
+
+
+# -- from the messages the lead's services send ---------------------------------------------------
+LINK = re.compile(r"http://testserver/i/([A-Za-z0-9_-]{22})\b")
+
+
+@pytest.fixture
+def send_now(settings, django_capture_on_commit_callbacks):
+    """Invitations issued by staff are sent after the commit: run that at once."""
+    settings.HOMEROOM_BASE_URL = "http://testserver"
+
+    def issue(**kwargs) -> Invitation:
+        with django_capture_on_commit_callbacks(execute=True):
+            return invitation_issue(**kwargs)
+
+    return issue
+
+
+def district_with_expiry(student, days: int = 14):
+    SyncSettings.objects.get_or_create(
+        district=student.district, defaults={"invitation_expiry_days": days}
+    )
+    return student.district
+
+
+def test_flow_from_the_invitation_email(client, send_now):
+    ada = StudentFactory(first_name="Ada", last_name="Park")
+    ben = StudentFactory(first_name="Ben", last_name="Park", district=ada.district)
+    invitation = send_now(
+        district=district_with_expiry(ada, days=14),
+        name="Pat Park",
+        email="Pat@Example.net",
+        phone="",
+        students=[(ada, "Parent"), (ben, "Parent")],
+    )
+    [message] = mail.outbox
+    [token] = LINK.findall(message.body)
+    assert "Ada" not in message.body  # the e-mail names no child
+    invitation.refresh_from_db()
+    assert invitation.expires_at - invitation.sent_at == timedelta(days=14)
+
+    open_link(client, token)
+    confirm_all(client, invitation)
+    sign_up(client, email="pat@example.net")  # the invitation's own address: no verification
+    client.get(INVITATION)
+
+    assert home_children(client) == ["Ada Park", "Ben Park"]
+
+
+def test_staff_resend_stops_the_old_link(client, send_now):
+    ada = StudentFactory(first_name="Ada")
+    invitation = send_now(
+        district=district_with_expiry(ada),
+        name="Pat",
+        email="pat@example.net",
+        phone="",
+        students=[(ada, "Parent")],
+    )
+    [old_token] = LINK.findall(mail.outbox[0].body)
+    invitation_resend(invitation=invitation)
+    [new_token] = LINK.findall(mail.outbox[1].body)
+
+    assert open_link(client, old_token).status_code == 404
+    assert open_link(client, new_token).status_code == 302
+    assert "Ada" in client.get(INVITATION).content.decode()
+
+
+def test_text_message_invitation_link_is_short(client, send_now):
+    ada = StudentFactory(first_name="Ada")
+    send_now(
+        district=district_with_expiry(ada),
+        name="Pat",
+        email="",
+        phone="(312) 555-0123",
+        students=[(ada, "Parent")],
+    )
+    [message] = sms.outbox
+    [token] = LINK.findall(message.body)
+
+    assert len(f"http://testserver/i/{token}") - len("http://testserver") == 25
+    assert open_link(client, token).status_code == 302
