@@ -7,7 +7,8 @@ HOMEROOM_SECRET_KEY   Django secret key; unset means one generated into the data
 HOMEROOM_DEBUG        1/true/yes/on turns on Django's debug mode
 HOMEROOM_ALLOWED_HOSTS comma-separated host names; default 127.0.0.1,localhost
 HOMEROOM_LOG_LEVEL    default INFO
-REDIS_URL             Celery broker; unset means a file-system broker that needs no server
+REDIS_URL             Celery broker and the cache (rate limits); unset means a file-system broker
+                      and a file-based cache in the data folder, no server needed
 HOMEROOM_CELERY_EAGER 1 runs tasks in the calling process (tests, one-off scripts)
 HOMEROOM_BASE_URL     the address families reach Homeroom at, for links in messages;
                       default http://127.0.0.1:8000
@@ -91,6 +92,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
     "homeroom.directory",
     "homeroom.rostering",
     "homeroom.families",
@@ -107,6 +110,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "homeroom.urls"
@@ -135,6 +139,39 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Family accounts (django-allauth): sign-in by e-mail and password, e-mail verified before the
+# first sign-in (an invitation e-mail's own address counts as verified: the link proved it).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "families:home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True  # seed 001: "you will be automatically signed in"
+ACCOUNT_CHANGE_EMAIL = True  # one sign-in address; a new one replaces it once verified
+ACCOUNT_EMAIL_NOTIFICATIONS = True  # tell the person when their password or e-mail changes
+ACCOUNT_ADAPTER = "homeroom.families.adapter.FamilyAccountAdapter"
+ACCOUNT_FORMS = {"signup": "homeroom.families.forms.SignupForm"}
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/5m/key",  # key: the e-mail address tried
+    "signup": "20/m/ip",
+    "reset_password": "20/m/ip,5/m/key",
+    "change_password": "5/m/user",
+    "manage_email": "10/m/user",
+}
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 
@@ -148,11 +185,16 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
+    "filters": {
+        # Request lines and "Not Found: /i/..." warnings would otherwise log invitation tokens.
+        "redact_tokens": {"()": "homeroom.families.redact.InvitationTokenFilter"},
+    },
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stderr",
             "formatter": "plain",
+            "filters": ["redact_tokens"],
         },
     },
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
@@ -182,6 +224,24 @@ else:
         "data_folder_out": str(_celery_queue),
         "control_folder": str(_celery_control),
     }
+# The cache holds rate-limit counters, so it must be shared by every web process: Redis when
+# there is one, else files in the data folder (works across processes on one machine).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "homeroom",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": DATA_DIR / "cache",
+        }
+    }
+
 CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_flag("HOMEROOM_CELERY_EAGER")

@@ -1,4 +1,8 @@
-"""Fixtures for families: the sandbox districts of tests/rostering."""
+"""Fixtures for families: the sandbox districts of tests/rostering, and an empty cache (the
+portal's rate-limit counters) for each test."""
+
+import pytest
+from django.core.cache import cache
 
 from tests.rostering.conftest import (  # noqa: F401
     demo_path,
@@ -6,3 +10,10 @@ from tests.rostering.conftest import (  # noqa: F401
     tiny_path,
     tiny_store,
 )
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    cache.clear()
+    yield
+    cache.clear()
