@@ -15,7 +15,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +31,15 @@ from homeroom.rostering.secrets import TokenUnreadable, token_decrypt, token_enc
 from homeroom.rostering.sources.base import RosterSource, SourceError
 from homeroom.rostering.sources.clever.client import CleverClient
 from homeroom.rostering.sources.clever.source import CleverSource
-from homeroom.rostering.sources.records import ContactRecord, StaffRecord, StudentRecord
+from homeroom.rostering.sources.records import (
+    ContactRecord,
+    StaffRecord,
+    StudentRecord,
+    Unchanged,
+)
 from homeroom.rostering.sync.apply import plan_apply
 from homeroom.rostering.sync.reconcile import Plan, Roster, Settings, reconcile
-from homeroom.rostering.sync.state import held_state
+from homeroom.rostering.sync.state import KnownWires, held_state
 
 logger = logging.getLogger(__name__)
 
@@ -174,18 +179,27 @@ class Timings:
     stages: dict[str, float] = field(default_factory=dict)
 
 
-def roster_fetch(source: RosterSource) -> Roster:
-    """Read the whole roster; users arrive in one pass and are sorted by kind."""
-    students: list[StudentRecord] = []
-    staff: list[StaffRecord] = []
-    contacts: list[ContactRecord] = []
-    kinds = {StudentRecord: students, StaffRecord: staff, ContactRecord: contacts}
+def roster_fetch(source: RosterSource, *, known: Callable[[], KnownWires] = dict) -> Roster:
+    """Read the whole roster; users arrive in one pass and are sorted by kind. `known` gives the
+    wire hashes of users the source need not decode (it may wait for them: it is called only
+    when the users are next)."""
+    students: list[StudentRecord | Unchanged] = []
+    staff: list[StaffRecord | Unchanged] = []
+    contacts: list[ContactRecord | Unchanged] = []
+    kinds: dict[Any, list] = {StudentRecord: students, StaffRecord: staff, ContactRecord: contacts}
+    entities = {"students": students, "staff": staff, "contacts": contacts}
+    wires: dict[str, int] = {}
     schools = list(source.schools())
     terms = list(source.terms())
     courses = list(source.courses())
     sections = list(source.sections())
-    for user in source.users():
+    for wire, user in source.users_with_wire(known()):
+        if type(user) is Unchanged:
+            entities[user.entity].append(user)
+            continue
         kinds[type(user)].append(user)
+        if wire is not None:
+            wires.setdefault(user.external_id, wire)  # the first of a record listed twice is used
     return Roster(
         schools=schools,
         terms=terms,
@@ -194,6 +208,8 @@ def roster_fetch(source: RosterSource) -> Roster:
         staff=staff,
         students=students,
         contacts=contacts,
+        wires=wires,
+        wire_version=source.wire_version,
     )
 
 
@@ -242,9 +258,15 @@ def district_sync(
             )
         # The roster arrives on a worker thread (mostly waiting for the source) while this
         # thread reads what Homeroom holds: the database stays on this thread's connection.
+        # The users' wire hashes are read first and handed over before the users are fetched.
+        wires: Future[KnownWires] = Future()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="roster-fetch") as pool:
-            fetching = pool.submit(roster_fetch, source)
-            held = held_state(district)
+            fetching = pool.submit(roster_fetch, source, known=wires.result)
+            try:
+                held = held_state(district, on_wires=wires.set_result)
+            finally:
+                if not wires.done():
+                    wires.set_result({})  # the fetch must not wait for what never comes
             roster = fetching.result()
         timings.stages["fetch"] = time.perf_counter() - started
 
