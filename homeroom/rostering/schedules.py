@@ -107,22 +107,19 @@ def schedules_dispatch(*, now: datetime | None = None, enqueue=None) -> dict[str
         Q(daily_sync=True) | Q(events_polling=True)
     )
     for settings in candidates.iterator():
-        due = nightly_due(settings, now=now)
-        if due is not None:
-            claimed = SyncSettings.objects.filter(
-                pk=settings.pk, last_dispatched_at=settings.last_dispatched_at
-            ).update(last_dispatched_at=now)
-            if claimed:
-                enqueue("nightly", settings.district_id)
-                queued["nightly"].append(settings.district_id)
-            continue  # tonight's full sync covers the events too
-        if events_due(settings, now=now):
-            claimed = SyncSettings.objects.filter(
-                pk=settings.pk, last_polled_at=settings.last_polled_at
-            ).update(last_polled_at=now)
-            if claimed:
-                enqueue("events", settings.district_id)
-                queued["events"].append(settings.district_id)
+        if nightly_due(settings, now=now) is not None:
+            kind, field = "nightly", "last_dispatched_at"
+        elif events_due(settings, now=now):
+            kind, field = "events", "last_polled_at"
+        else:
+            continue
+        # Claimed only if nobody changed the mark since it was read: one dispatcher wins.
+        claimed = SyncSettings.objects.filter(
+            pk=settings.pk, **{field: getattr(settings, field)}
+        ).update(**{field: now})
+        if claimed:
+            enqueue(kind, settings.district_id)
+            queued[kind].append(settings.district_id)
     if queued["nightly"] or queued["events"]:
         logger.info(
             "dispatched %d nightly syncs and %d events syncs",
