@@ -55,6 +55,32 @@ def manage(args: tuple[str, ...]) -> None:
     execute_from_command_line(["homeroom manage", *args])
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--workers", default=2, show_default=True, help="Job worker processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve Homeroom: web server, job workers and scheduler, until Ctrl-C."""
+    from homeroom.serve import serve as serve_all
+
+    django_setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    raise SystemExit(serve_all(host=host, port=port, workers=workers))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--workers", default=2, show_default=True, help="Job worker processes.")
+def demo(host: str, port: int, workers: int) -> None:
+    """The demo: sandbox district, first sync, invitations, then serve until Ctrl-C."""
+    from homeroom.demo import demo as run_demo
+
+    raise SystemExit(run_demo(host=host, port=port, workers=workers))
+
+
 # Each tool brings its own command group; they import their heavy modules lazily.
 main.add_command(sandbox)
 main.add_command(bench)

@@ -55,12 +55,15 @@ def _private_opener(path: str, flags: int) -> int:
 
 
 def databases_for(*, database_url: str, data_dir: Path) -> dict:
-    if database_url:
+    if database_url and not database_url.startswith("sqlite:"):
         return {"default": dj_database_url.parse(database_url, conn_health_checks=True)}
+    # SQLite: the data folder's file, or the one a sqlite:///path URL names (a job worker
+    # started by the tests points at the test database this way).
+    name = dj_database_url.parse(database_url)["NAME"] if database_url else None
     return {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": data_dir / "homeroom.sqlite3",
+            "NAME": name or data_dir / "homeroom.sqlite3",
             "OPTIONS": {
                 # WAL lets the web process read while a sync writes; NORMAL is safe under WAL.
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -104,6 +107,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the apps (no collectstatic step for the embedded default).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -174,6 +179,10 @@ AUTH_PASSWORD_VALIDATORS = [
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(
+    parents=True, exist_ok=True
+)  # WhiteNoise looks there too (collectstatic fills it, if run)
+WHITENOISE_USE_FINDERS = True
 
 # Logging goes to stderr only. Django's default config also mails admins on errors, and that
 # mail carries the request's POST data; routing the "django" loggers to stderr alone drops it.

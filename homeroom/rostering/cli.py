@@ -166,18 +166,11 @@ def district_list_command() -> None:
         click.echo(f"{found.slug}\t{found.name}\t{status}")
 
 
-# -- sync --------------------------------------------------------------------------------------
-@click.command()
-@click.argument("slug")
-@click.option("--dry-run", is_flag=True, help="Self-check: report the plan, write nothing.")
-@click.option("--force", is_flag=True, help="Archive even beyond the deletion threshold.")
-@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
-def sync(slug: str, dry_run: bool, force: bool, as_json: bool) -> None:
-    """Sync a district from its source now. Exit status 0 when the run completed."""
-    _setup()
-    from homeroom.rostering.services import district_sync, run_report
+def sync_with_progress(found, *, dry_run: bool = False, force: bool = False):
+    """Sync a district in this process with a progress line per stage, then send the
+    invitations it issued (a terminal needs no worker running). Returns the run."""
+    from homeroom.rostering.services import district_sync
 
-    found = _district(slug)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -201,10 +194,25 @@ def sync(slug: str, dry_run: bool, force: bool, as_json: bool) -> None:
             district=found, dry_run=dry_run, force=force, progress=report, send_invitations=False
         )
     if run.status == "completed" and not dry_run:
-        # Invitations go out now, from this process: a terminal needs no worker running.
         from homeroom.families.cli import invitations_send_with_progress
 
         invitations_send_with_progress(found)
+    return run
+
+
+# -- sync --------------------------------------------------------------------------------------
+@click.command()
+@click.argument("slug")
+@click.option("--dry-run", is_flag=True, help="Self-check: report the plan, write nothing.")
+@click.option("--force", is_flag=True, help="Archive even beyond the deletion threshold.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
+def sync(slug: str, dry_run: bool, force: bool, as_json: bool) -> None:
+    """Sync a district from its source now. Exit status 0 when the run completed."""
+    _setup()
+    from homeroom.rostering.services import run_report
+
+    found = _district(slug)
+    run = sync_with_progress(found, dry_run=dry_run, force=force)
     report_data = run_report(run)
     if as_json:
         click.echo(json.dumps(report_data, indent=2))
@@ -234,7 +242,7 @@ def _print_run(report: dict) -> None:
         out.print(
             f"Family sync: {invitations['created']:,} invitations issued "
             f"({invitations['matched_accounts']:,} to existing accounts), "
-            f"{connections['created']:,} children to confirm, "
+            f"{connections['created']:,} children added to invitations, "
             f"{connections['removed']:,} connections removed."
         )
     if report["warning_count"]:

@@ -458,14 +458,24 @@ def _worker_name() -> str:
 def _worker_alive(worker: str) -> bool:
     host, _, pid = worker.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's run: not ours to judge
+        return True  # another machine's run: its lease judges it
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process that nobody has reaped yet (in a container whose first process does
+    not reap orphans, a dead worker stays a zombie): it exists, but it is dead."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def run_report(run: SyncRun) -> dict[str, Any]:
