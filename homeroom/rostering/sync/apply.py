@@ -43,11 +43,13 @@ def plan_apply(
     now: datetime,
     remove_departed: bool,
     on_progress: Callable[[int], None] | None = None,
+    ids: dict[str, dict[str, int]] | None = None,
 ) -> None:
     """Write every row and link the plan decides. Call inside `transaction.atomic()`.
 
-    `on_progress` hears the number of planned writes done, after each entity."""
-    ids = _IdMaps(district)
+    `on_progress` hears the number of planned writes done, after each entity. `ids` maps
+    external ids to primary keys per entity, read as needed (default: every row's)."""
+    ids = _IdMaps(district) if ids is None else ids
     done = 0
     for name in ENTITIES:
         changes = plan.entities[name]

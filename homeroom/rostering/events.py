@@ -1,0 +1,232 @@
+"""Incremental sync from Clever's Events API: apply the changes since the district's last sync.
+
+A full sync saves Clever's newest event id before it reads the roster (`District.events_cursor`).
+An events sync reads the events after it, folds them into the records they leave (the last event
+of a record wins: `roster_changes`), and runs the same reconcile and apply as a full sync over
+just those records, against just the rows they touch and the rows they refer to. The settings,
+matching, warnings, archiving rules and report are a full sync's; the cost follows the number of
+changes. The cursor moves to the last event read only when the run commits.
+
+When the events cannot tell what changed (no cursor yet, a cursor older than Clever's 30-day
+window, or one Clever no longer knows), the events run ends with `events_fallback` and a full
+sync runs instead; its report opens with a warning that says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from homeroom.directory.models import District, GuardianLink
+from homeroom.families.services import family_sync
+from homeroom.rostering.models import SyncRun
+from homeroom.rostering.services import (
+    _fail,
+    _finish,
+    _invitations_send_later,
+    district_sync,
+    run_fail_for,
+    run_start,
+    settings_for_reconcile,
+    source_for,
+)
+from homeroom.rostering.sources.base import NOT_FOUND, RosterSource, SourceError
+from homeroom.rostering.sources.clever.client import CleverClient
+from homeroom.rostering.sources.clever.events import RosterChanges, events_after, roster_changes
+from homeroom.rostering.sync.apply import plan_apply
+from homeroom.rostering.sync.partial import (
+    ActiveCounts,
+    ScopedIdMaps,
+    active_ids,
+    held_rows,
+    plan_ids,
+    references,
+)
+from homeroom.rostering.sync.reconcile import ENTITIES, HeldState, Plan, Roster, reconcile
+from homeroom.rostering.sync.state import USERS, _adoptable
+
+logger = logging.getLogger(__name__)
+
+# Clever keeps events this long; a cursor taken earlier may have lost the events after it.
+EVENT_WINDOW = timedelta(days=30)
+
+ERR_FALLBACK = "events_fallback"
+MSG_FALLBACK = "{reason} A full sync was run instead (run {run})."
+REASON_NO_CURSOR = (
+    "No events position is saved for this district yet (it is taken by a full sync), so the "
+    "events could not tell what changed."
+)
+REASON_EXPIRED = (
+    "The district's events position is older than Clever's 30-day events window, so some "
+    "changes may no longer be in the events."
+)
+REASON_GONE = (
+    "Clever no longer has the district's last applied event (it is older than Clever's 30-day "
+    "events window, or unknown), so some changes may no longer be in the events."
+)
+REASON_NO_EVENTS_API = "This district's source has no events feed."
+
+
+class _Fallback(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def district_events_sync(
+    *,
+    district: District,
+    trigger: str = SyncRun.Trigger.MANUAL,
+    source: RosterSource | None = None,
+    send_invitations: bool = True,
+) -> SyncRun:
+    """Apply the district's events since its last sync and return the run's report (kind
+    `events`), or the report of the full sync it fell back to. Never raises for a failed sync.
+
+    Refused with `already_running` while another run of the district runs."""
+    run = run_start(district=district, kind=SyncRun.Kind.EVENTS, trigger=trigger)
+    if run.status != SyncRun.Status.RUNNING:
+        return run
+    owned = None  # a source this run opened, and so closes
+    try:
+        if source is None:
+            owned = source = source_for(district)
+        try:
+            _events_apply(run, district=district, source=source, send=send_invitations)
+        except _Fallback as fallback:
+            return _full_instead(run, district, source, trigger, fallback.reason, send_invitations)
+    except Exception as exc:
+        run_fail_for(run, exc)
+    finally:
+        if owned is not None:
+            owned.close()
+    return run
+
+
+def _events_apply(run: SyncRun, *, district: District, source: RosterSource, send: bool) -> None:
+    """Read the events after the district's cursor and apply them; `_Fallback` when they
+    cannot tell what changed."""
+    client = getattr(source, "client", None)
+    if not isinstance(client, CleverClient):
+        raise _Fallback(REASON_NO_EVENTS_API)
+    # From the database, under the run's lock: another process may have synced since.
+    cursor, cursor_at = (
+        District.objects.filter(pk=district.pk)
+        .values_list("events_cursor", "events_cursor_at")
+        .get()
+    )
+    if cursor is None:
+        raise _Fallback(REASON_NO_CURSOR)
+    if cursor_at is None or cursor_at < timezone.now() - EVENT_WINDOW:
+        raise _Fallback(REASON_EXPIRED)
+    try:
+        changes = roster_changes(events_after(client, cursor))
+    except SourceError as exc:
+        if exc.code == NOT_FOUND:
+            raise _Fallback(REASON_GONE) from None
+        raise
+    settings = settings_for_reconcile(district.sync)
+    plan = _plan(district, changes, settings)
+    now = timezone.now()
+    ids = ScopedIdMaps(district, plan_ids(plan))
+    with transaction.atomic():
+        if plan.writes:
+            plan_apply(
+                plan,
+                district=district,
+                run_id=run.pk,
+                now=now,
+                remove_departed=settings.remove_departed_guardians,
+                ids=ids,
+            )
+        touched = _contacts_touched(plan, ids)
+        family = family_sync(district=district, run_id=run.pk, now=now, contact_ids=touched)
+        if changes.last_event is not None:
+            District.objects.filter(pk=district.pk).update(
+                events_cursor=changes.last_event, events_cursor_at=now
+            )
+    if family is not None:
+        run.family_counts = family.as_counts()
+        if send and family.invitations_created:
+            _invitations_send_later(district)
+    _finish(run, plan=plan)
+
+
+def _plan(district: District, changes: RosterChanges, settings) -> Plan:
+    """Reconcile the changed records against the rows they touch and what they refer to."""
+    present = {name: changes.present.get(name, {}) for name in ENTITIES}
+    touched: dict[str, set[str]] = {name: set() for name in ENTITIES}
+    for record_type, ids in changes.touched.items():
+        for name in USERS if record_type == "users" else (record_type,):
+            touched[name] |= ids
+    roster = Roster(
+        **{name: list(present[name].values()) for name in ENTITIES},
+        wires={},  # no wire hashes: a changed row is read in full by the next full sync
+        wire_version="",
+    )
+    every_touched = set().union(*touched.values())
+    roster_by_entity = {name: records.values() for name, records in present.items()}
+    # What the records refer to and this batch does not decide: active rows are in the roster.
+    referred = {name: ids - every_touched for name, ids in references(roster_by_entity).items()}
+    held = HeldState(
+        rows=held_rows(district, touched),
+        adoptable=_adoptable(district),
+        wire_basis=None,
+        active=ActiveCounts(district),
+    )
+    plan = reconcile(roster, held, settings, outside=active_ids(district, referred))
+    # The basis belongs to the last full sync's whole roster, which this run did not read.
+    plan.wire_basis_changed = False
+    # A row this run archives keeps its wire hash: the next full sync then knows it left, and
+    # reads again the markers of contacts that mention it (see `reconcile`).
+    for name, entity in plan.entities.items():
+        leaving = {row.pk for ext, row in held.rows[name].items() if ext not in present[name]}
+        entity.wires = [(pk, wire) for pk, wire in entity.wires if pk not in leaving]
+    return plan
+
+
+def _contacts_touched(plan: Plan, ids: ScopedIdMaps) -> set[int]:
+    """Guardian contacts whose family sync this plan may change: those it wrote, archived or
+    unarchived, and those linked to the students it did."""
+    contacts = plan.entities["contacts"]
+    found = {ids["contacts"][ext] for ext, _, _ in contacts.creates if ext in ids["contacts"]}
+    found.update(pk for pk, *_ in contacts.updates)
+    found.update(contacts.archives, contacts.unarchives)
+    students = plan.entities["students"]
+    student_ids = {ids["students"][ext] for ext, _, _ in students.creates if ext in ids["students"]}
+    student_ids.update(pk for pk, *_ in students.updates)
+    student_ids.update(students.archives, students.unarchives)
+    ordered = sorted(student_ids)
+    for start in range(0, len(ordered), 500):
+        links = GuardianLink.objects.filter(student_id__in=ordered[start : start + 500])
+        found.update(links.values_list("contact_id", flat=True))
+    return found
+
+
+def _full_instead(
+    run: SyncRun,
+    district: District,
+    source: RosterSource,
+    trigger: str,
+    reason: str,
+    send_invitations: bool,
+) -> SyncRun:
+    """End the events run and run a full sync in its place; its report says why."""
+    _fail(run, ERR_FALLBACK, reason)
+    logger.info("events sync run %s of district %s: full sync instead", run.pk, district.pk)
+    full = district_sync(
+        district=district, trigger=trigger, source=source, send_invitations=send_invitations
+    )
+    run.error_message = MSG_FALLBACK.format(reason=reason, run=full.pk)
+    run.save(update_fields=["error_message"])
+    if full.status == SyncRun.Status.COMPLETED:
+        warning = {"entity": "events", "external_id": "", "reason": reason}
+        full.warnings = [warning, *full.warnings][: SyncRun.MAX_WARNINGS]
+        full.warning_count += 1
+        # First, though it is counted once: it is what the admin asked about.
+        first = {"entity": "events", "reason": reason, "count": 1}
+        full.warning_summary = [first, *full.warning_summary]
+        full.save(update_fields=["warnings", "warning_count", "warning_summary"])
+    return full
