@@ -170,9 +170,12 @@ def _plan(district: District, changes: RosterChanges, settings) -> Plan:
     roster_by_entity = {name: records.values() for name, records in present.items()}
     # What the records refer to and this batch does not decide: active rows are in the roster.
     referred = {name: ids - every_touched for name, ids in references(roster_by_entity).items()}
+    rows = held_rows(district, touched)
+    # Local rows to adopt matter only to new students and staff: reading them scans the table.
+    new = any(ext not in rows[name] for name in ("students", "staff") for ext in present[name])
     held = HeldState(
-        rows=held_rows(district, touched),
-        adoptable=_adoptable(district),
+        rows=rows,
+        adoptable=_adoptable(district) if new else {},
         wire_basis=None,
         active=ActiveCounts(district),
     )

@@ -3,6 +3,7 @@ of the same roster would apply them; falling back to a full sync when the events
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from homeroom.cli import main
 from homeroom.directory.models import (
     Course,
     District,
@@ -32,10 +34,12 @@ from homeroom.rostering.events import district_events_sync as events_sync
 from homeroom.rostering.models import SyncRun
 from homeroom.rostering.services import ERR_BUSY, run_report, run_start
 from homeroom.sandbox.mutate import mutate
+from homeroom.sandbox.runner import sandbox_thread
 from homeroom.sandbox.server import SandboxApp
 from homeroom.sandbox.store import Store
 
 from .conftest import (
+    TOKEN,
     EditingTransport,
     completed,
     copy_store,
@@ -445,3 +449,25 @@ def test_a_contact_created_by_an_event_is_invited(db, store):
         invitations_send(district=each)
     assert family_dump(district) == family_dump(full)
     assert invited_dump(district) == invited_dump(full)
+
+
+# -- the command line -----------------------------------------------------------------------------
+def test_homeroom_sync_events_prints_the_events_runs_report(db, cli_runner, tiny_store):
+    with sandbox_thread(sandbox_app(tiny_store)) as sandbox:
+        added = cli_runner.invoke(
+            main, ["district", "add", "Tiny", "--clever-url", sandbox.url, "--token", TOKEN]
+        )
+        slug = added.stdout.strip().splitlines()[-1]
+        assert cli_runner.invoke(main, ["sync", slug]).exit_code == 0
+        summary = mutate(tiny_store, changes=6, seed=2)
+        result = cli_runner.invoke(main, ["sync", slug, "--events", "--json"])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert report["kind"] == "events" and report["status"] == "completed"
+        assert sum(c["created"] + c["updated"] for c in report["counts"].values()) > 0
+        assert District.objects.get(slug=slug).events_cursor == summary["last_event"]
+        # As a table, titled as an events sync
+        again = cli_runner.invoke(main, ["sync", slug, "--events"])
+        assert again.exit_code == 0 and f"Events sync of {slug}: COMPLETED" in again.output
+        refused = cli_runner.invoke(main, ["sync", slug, "--events", "--dry-run"])
+        assert refused.exit_code == 2
