@@ -196,20 +196,44 @@ def test_events_sync_ends_where_a_full_sync_of_the_same_roster_ends(db, store, c
     assert events_district.events_cursor == summary["last_event"]
 
 
-def test_a_full_sync_after_an_events_sync_changes_nothing(db, store):
-    district = new_district()
-    completed(sync_from(district, store))
-    mutate(store, changes=60, seed=21)
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"all_schools": False},  # two of the four schools, chosen below
+        {"sync_classrooms": False, "manage_guardians": False},
+        {"unique_class_names": True, "student_id": "student_number", "sms_phone_type": "Home"},
+        {"archived_students": "keep_active", "remove_departed_guardians": True},
+        {"contact_types": ["Parent/Guardian"], "relationships": ["Parent", "Grandparent"]},
+    ],
+    ids=[
+        "selected-schools",
+        "no-classrooms-no-guardians",
+        "names-ids-phones",
+        "keep-remove",
+        "types",
+    ],
+)
+def test_under_any_settings_events_and_full_sync_end_alike(db, store, settings):
+    if settings.get("all_schools") is False:
+        schools = sorted(row[0] for row in store.db.execute("SELECT id FROM schools"))
+        settings = {**settings, "school_ids": schools[:2]}
+    district, full = twins(store, **settings)
+    mutate(store, changes=80, seed=13)
     completed(events_from(district, store))
-    # A full sync of the same roster finds nothing to do
+    completed(sync_from(full, store))
+    assert rows_dump(district) == rows_dump(full)
+    # And a full sync after the events finds nothing to change
     run = completed(sync_from(district, store))
-    changed = {
+    assert _written(run) == {}
+
+
+def _written(run: SyncRun) -> dict:
+    return {
         (entity, action): n
         for entity, counts in run.counts.items()
         for action, n in counts.items()
         if action not in ("unchanged", "skipped") and n
     }
-    assert changed == {}
 
 
 def test_replaying_the_same_events_changes_nothing(db, store):
