@@ -34,13 +34,6 @@ class District(models.Model):
     # The basis (source format, sync settings, the roster's schools) under which the last completed
     # sync confirmed the rows' wire hashes; a run on another basis does not trust them.
     wire_basis = models.BigIntegerField(null=True, blank=True)
-    # Where the next events sync starts reading Clever's events feed: the newest event id taken
-    # before the last full sync read the roster (or the last event an events sync applied), and
-    # when it was taken. None: no position known, so an events sync falls back to a full sync;
-    # "": the feed was empty then, so every event in it is newer.
-    # (NULL and "" mean different things here, hence a nullable text field.)
-    events_cursor = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
-    events_cursor_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -1,11 +1,12 @@
 """Incremental sync from Clever's Events API: apply the changes since the district's last sync.
 
-A full sync saves Clever's newest event id before it reads the roster (`District.events_cursor`).
-An events sync reads the events after it, folds them into the records they leave (the last event
-of a record wins: `roster_changes`), and runs the same reconcile and apply as a full sync over
-just those records, against just the rows they touch and the rows they refer to. The settings,
-matching, warnings, archiving rules and report are a full sync's; the cost follows the number of
-changes. The cursor moves to the last event read only when the run commits.
+A full sync keeps Clever's newest event id from before it read the roster in its run
+(`SyncRun.events_cursor`). An events sync reads the events after the cursor of the district's
+latest completed run, folds them into the records they leave (the last event of a record wins:
+`roster_changes`), and runs the same reconcile and apply as a full sync over just those records,
+against just the rows they touch and the rows they refer to. The settings, matching, warnings,
+archiving rules and report are a full sync's; the cost follows the number of changes. Its own
+run keeps the last event it read, so the cursor moves only when the run completes.
 
 When the events cannot tell what changed (no cursor yet, a cursor older than Clever's 30-day
 window, or one Clever no longer knows), the events run ends with `events_fallback` and a full
@@ -15,7 +16,7 @@ sync runs instead; its report opens with a warning that says why.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -111,12 +112,7 @@ def _events_apply(run: SyncRun, *, district: District, source: RosterSource, sen
     client = getattr(source, "client", None)
     if not isinstance(client, CleverClient):
         raise _Fallback(REASON_NO_EVENTS_API)
-    # From the database, under the run's lock: another process may have synced since.
-    cursor, cursor_at = (
-        District.objects.filter(pk=district.pk)
-        .values_list("events_cursor", "events_cursor_at")
-        .get()
-    )
+    cursor, cursor_at = events_cursor(district)
     if cursor is None:
         raise _Fallback(REASON_NO_CURSOR)
     if cursor_at is None or cursor_at < timezone.now() - EVENT_WINDOW:
@@ -143,15 +139,25 @@ def _events_apply(run: SyncRun, *, district: District, source: RosterSource, sen
             )
         touched = _contacts_touched(plan, ids)
         family = family_sync(district=district, run_id=run.pk, now=now, contact_ids=touched)
-        if changes.last_event is not None:
-            District.objects.filter(pk=district.pk).update(
-                events_cursor=changes.last_event, events_cursor_at=now
-            )
     if family is not None:
         run.family_counts = family.as_counts()
         if send and family.invitations_created:
             _invitations_send_later(district)
+    run.events_cursor = changes.last_event or cursor
     _finish(run, plan=plan)
+
+
+def events_cursor(district: District) -> tuple[str | None, datetime | None]:
+    """Where the district's next events sync starts, and since when that is known: the cursor
+    of its latest completed run that has one (None, None: no such run)."""
+    found = (
+        SyncRun.objects.filter(district=district, status=SyncRun.Status.COMPLETED)
+        .exclude(events_cursor=None)
+        .order_by("-created_at", "-pk")
+        .values_list("events_cursor", "started_at")
+        .first()
+    )
+    return found if found is not None else (None, None)
 
 
 def _plan(district: District, changes: RosterChanges, settings) -> Plan:

@@ -261,8 +261,7 @@ def district_sync(
             )
         # Clever's newest event before the roster is read: the events after it are what this
         # run may not have seen, so an events sync starts there (replaying one it saw is a no-op).
-        events_cursor_at = timezone.now()
-        events_cursor = None if dry_run else events_newest_or_none(source)
+        run.events_cursor = None if dry_run else events_newest_or_none(source)
         # The roster arrives on a worker thread (mostly waiting for the source) while this
         # thread reads what Homeroom holds: the database stays on this thread's connection.
         # The users' wire hashes are read first and handed over before the users are fetched.
@@ -304,10 +303,6 @@ def district_sync(
             # A self-check writes no roster rows, so family sync would count against the old
             # roster: it is left out of the report rather than reported wrong.
             family = None if dry_run else family_sync(district=district, run_id=run.pk, now=now)
-            if events_cursor is not None:
-                District.objects.filter(pk=district.pk).update(
-                    events_cursor=events_cursor, events_cursor_at=events_cursor_at
-                )
         if family is not None:
             timings.stages["family sync"] = time.perf_counter() - started
             run.family_counts = family.as_counts()
@@ -510,4 +505,5 @@ def run_report(run: SyncRun) -> dict[str, Any]:
         "warnings": run.warnings,
         "error_code": run.error_code,
         "error_message": run.error_message,
+        "events_cursor": run.events_cursor,
     }

@@ -29,10 +29,15 @@ from homeroom.directory.models import (
 )
 from homeroom.families.models import Connection, Invitation
 from homeroom.families.services import invitations_send
-from homeroom.rostering.events import ERR_FALLBACK, REASON_GONE, REASON_NO_CURSOR
+from homeroom.rostering.events import (
+    ERR_FALLBACK,
+    REASON_GONE,
+    REASON_NO_CURSOR,
+    events_cursor,
+)
 from homeroom.rostering.events import district_events_sync as events_sync
 from homeroom.rostering.models import SyncRun
-from homeroom.rostering.services import ERR_BUSY, run_report, run_start
+from homeroom.rostering.services import ERR_BUSY, district_sync, run_report, run_start
 from homeroom.sandbox.mutate import mutate
 from homeroom.sandbox.runner import sandbox_thread
 from homeroom.sandbox.server import SandboxApp
@@ -116,6 +121,18 @@ def family_dump(district: District) -> set:
     )
 
 
+def cursor_of(district: District) -> str | None:
+    return events_cursor(district)[0]
+
+
+def set_cursor(district: District, cursor: str, *, at: datetime | None = None) -> None:
+    """Put the district's events cursor (that of its latest completed run) at `cursor`."""
+    run = SyncRun.objects.filter(district=district, status="completed").latest("created_at")
+    SyncRun.objects.filter(pk=run.pk).update(
+        events_cursor=cursor, **({"started_at": at} if at else {})
+    )
+
+
 def twins(store: Store, **settings: Any) -> tuple[District, District]:
     """Two districts fully synced from the same roster: one to apply events, one to sync
     fully, to compare."""
@@ -150,21 +167,21 @@ def test_a_full_sync_saves_the_newest_event_id_as_the_cursor(db, store):
     summary = mutate(store, changes=3, seed=1)
     district = new_district()
     # When it is fully synced
-    completed(sync_from(district, store))
-    district.refresh_from_db()
+    run = completed(sync_from(district, store))
     # Then the cursor is the newest event, and the next full sync moves it
-    assert district.events_cursor == summary["last_event"]
-    assert district.events_cursor_at is not None
+    assert events_cursor(district) == (summary["last_event"], run.started_at)
+    assert run_report(run)["events_cursor"] == summary["last_event"]
     later = mutate(store, changes=2, seed=2)
     completed(sync_from(district, store))
-    district.refresh_from_db()
-    assert district.events_cursor == later["last_event"]
+    assert cursor_of(district) == later["last_event"]
+    # And a self-check keeps none
+    dry = district_sync(district=district, dry_run=True, source=source_for_app(sandbox_app(store)))
+    assert dry.events_cursor is None and cursor_of(district) == later["last_event"]
 
 
 def test_an_empty_feed_gives_an_empty_cursor_and_every_later_event_applies(db, store):
     district, full = twins(store)
-    district.refresh_from_db()
-    assert district.events_cursor == ""
+    assert cursor_of(district) == ""
     mutate(store, changes=5, seed=3)
     run = completed(events_from(district, store))
     assert run.kind == SyncRun.Kind.EVENTS
@@ -192,8 +209,7 @@ def test_events_sync_ends_where_a_full_sync_of_the_same_roster_ends(db, store, c
     counts = run.counts
     assert counts["students"]["created"] > 0 and counts["sections"]["updated"] > 0
     assert counts["students"]["archived"] > 0
-    events_district.refresh_from_db()
-    assert events_district.events_cursor == summary["last_event"]
+    assert cursor_of(events_district) == summary["last_event"] == run.events_cursor
 
 
 @pytest.mark.parametrize(
@@ -240,12 +256,12 @@ def test_replaying_the_same_events_changes_nothing(db, store):
     # Given a district that applied a batch of events
     district = new_district()
     completed(sync_from(district, store))
-    cursor = District.objects.get(pk=district.pk).events_cursor
+    cursor = cursor_of(district)
     mutate(store, changes=40, seed=31)
     completed(events_from(district, store))
     before = rows_dump(district)
     # When the same events are applied again (the cursor put back)
-    District.objects.filter(pk=district.pk).update(events_cursor=cursor)
+    set_cursor(district, cursor)
     with CaptureQueriesContext(connection) as queries:
         run = completed(events_from(district, store))
     # Then nothing is written
@@ -389,15 +405,14 @@ def test_a_cursor_older_than_30_days_falls_back_to_a_full_sync(db, store):
     # Given a cursor at an event Clever has dropped (made 40 days ago)
     old = mutate(store, changes=3, seed=71, now=datetime.now(UTC) - timedelta(days=40))
     district, full = twins(store)
-    District.objects.filter(pk=district.pk).update(events_cursor=old["first_event"])
+    set_cursor(district, old["first_event"])
     mutate(store, changes=10, seed=72)
     # When the events are synced
     run = completed(events_from(district, store))
     # Then Clever's 404 turned it into a full sync, which says why and saves a fresh cursor
     assert run.kind == SyncRun.Kind.FULL
     assert run.warnings[0]["reason"] == REASON_GONE
-    district.refresh_from_db()
-    assert district.events_cursor != old["first_event"]
+    assert cursor_of(district) == run.events_cursor != old["first_event"]
     completed(sync_from(full, store))
     assert rows_dump(district) == rows_dump(full)
 
@@ -405,7 +420,7 @@ def test_a_cursor_older_than_30_days_falls_back_to_a_full_sync(db, store):
 def test_an_unknown_cursor_falls_back_to_a_full_sync(db, store):
     district = new_district()
     completed(sync_from(district, store))
-    District.objects.filter(pk=district.pk).update(events_cursor="0" * 24)
+    set_cursor(district, "0" * 24)
     run = completed(events_from(district, store))
     assert run.kind == SyncRun.Kind.FULL and run.warnings[0]["reason"] == REASON_GONE
 
@@ -413,9 +428,7 @@ def test_an_unknown_cursor_falls_back_to_a_full_sync(db, store):
 def test_an_empty_cursor_saved_over_30_days_ago_falls_back(db, store):
     district = new_district()
     completed(sync_from(district, store))
-    District.objects.filter(pk=district.pk).update(
-        events_cursor="", events_cursor_at=datetime.now(UTC) - timedelta(days=31)
-    )
+    set_cursor(district, "", at=datetime.now(UTC) - timedelta(days=31))
     run = completed(events_from(district, store))
     assert run.kind == SyncRun.Kind.FULL and "30-day" in run.warnings[0]["reason"]
 
@@ -433,12 +446,12 @@ def test_an_events_sync_while_a_full_run_runs_is_refused(db, store):
 
 def test_a_failed_events_sync_keeps_the_cursor(db, store):
     district, full = twins(store)
-    cursor = District.objects.get(pk=district.pk).events_cursor
+    cursor = cursor_of(district)
     mutate(store, changes=10, seed=81)
     app = sandbox_app(store, error_rate=1.0)
     run = events_from(district, app, max_retries=1)
     assert run.status == SyncRun.Status.FAILED and run.error_code == "source_unavailable"
-    assert District.objects.get(pk=district.pk).events_cursor == cursor
+    assert cursor_of(district) == cursor
     # And the next events sync applies the same changes
     completed(events_from(district, store))
     completed(sync_from(full, store))
@@ -489,7 +502,7 @@ def test_homeroom_sync_events_prints_the_events_runs_report(db, cli_runner, tiny
         report = json.loads(result.stdout)
         assert report["kind"] == "events" and report["status"] == "completed"
         assert sum(c["created"] + c["updated"] for c in report["counts"].values()) > 0
-        assert District.objects.get(slug=slug).events_cursor == summary["last_event"]
+        assert cursor_of(District.objects.get(slug=slug)) == summary["last_event"]
         # As a table, titled as an events sync
         again = cli_runner.invoke(main, ["sync", slug, "--events"])
         assert again.exit_code == 0 and f"Events sync of {slug}: COMPLETED" in again.output

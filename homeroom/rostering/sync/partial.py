@@ -23,6 +23,11 @@ from homeroom.rostering.sync.apply import CHUNK
 from homeroom.rostering.sync.reconcile import Current, Plan
 from homeroom.rostering.sync.state import MODELS, held_select
 
+# Rows by external ids. Written as the unique index's own condition, `NOT (external_id = '')`:
+# SQLite uses a partial index only for a query that states its condition (with `<> ''`, or
+# none, it walks every row of the district for each chunk).
+BY_EXTERNAL_IDS = " AND NOT (external_id = '') AND external_id IN ({marks})"
+
 
 def _chunks(ids: Collection[str]) -> Iterator[tuple[str, list[str]]]:
     """`IN (…)` placeholders and values, `CHUNK` ids at a time."""
@@ -33,7 +38,7 @@ def _chunks(ids: Collection[str]) -> Iterator[tuple[str, list[str]]]:
 
 
 def _rows(sql: str, district: District, ids: Collection[str]) -> Iterator[tuple]:
-    """Rows of `sql` (which ends in `external_id IN ({marks})`) for the ids, chunk by chunk."""
+    """Rows of `sql` (which ends in `BY_EXTERNAL_IDS`) for the ids, chunk by chunk."""
     with connection.cursor() as cursor:
         for marks, chunk in _chunks(ids):
             cursor.execute(sql.format(marks=marks), [district.pk, *chunk])
@@ -44,7 +49,7 @@ def held_rows(district: District, ids: dict[str, Collection[str]]) -> dict[str, 
     """What the district holds of these external ids, per entity (every entity has a key)."""
     rows: dict[str, dict[str, Current]] = {name: {} for name in MODELS}
     for name, wanted in ids.items():
-        sql = held_select(name) + " AND external_id IN ({marks})"
+        sql = held_select(name) + BY_EXTERNAL_IDS
         rows[name] = {row[0]: Current._make(row[1:]) for row in _rows(sql, district, wanted)}
     return rows
 
@@ -54,10 +59,8 @@ def active_ids(district: District, ids: dict[str, Collection[str]]) -> dict[str,
     found: dict[str, set[str]] = {}
     for name, wanted in ids.items():
         table = MODELS[name]._meta.db_table
-        sql = (
-            f"SELECT external_id FROM {table} WHERE district_id = %s AND archived_at IS NULL "
-            "AND external_id IN ({marks})"
-        )
+        sql = f"SELECT external_id FROM {table} WHERE district_id = %s AND archived_at IS NULL"
+        sql += BY_EXTERNAL_IDS
         found[name] = {row[0] for row in _rows(sql, district, wanted)}
     return found
 
@@ -127,7 +130,6 @@ class ScopedIdMaps(dict):
 
     def __missing__(self, name: str) -> dict[str, int]:
         table = MODELS[name]._meta.db_table
-        sql = f"SELECT external_id, id FROM {table} WHERE district_id = %s"
-        sql += " AND external_id IN ({marks})"
+        sql = f"SELECT external_id, id FROM {table} WHERE district_id = %s" + BY_EXTERNAL_IDS
         self[name] = dict(_rows(sql, self.district, self.wanted.get(name, ())))
         return self[name]
