@@ -38,15 +38,22 @@ UNUSABLE_STATUS = {
 }
 
 
+# The first page's address carries the link's token, so no request from these pages may carry
+# it in a Referer. "no-referrer" would do that, but browsers then send `Origin: null` with the
+# page's own form posts, and Django's CSRF check (rightly) refuses those: the opening button
+# would never work (the browser test saw it). "strict-origin" sends only the site's origin, never
+# a path, to anyone: the token stays out of every Referer and CSRF keeps its Origin check.
+INVITATION_REFERRER_POLICY = "strict-origin"
+
+
 def invitation_page(view):
-    """Invitation pages: never cached, never indexed, and no Referer to anything they link to
-    (the link's token is in the first page's address)."""
+    """Invitation pages: never cached, never indexed, no token in a Referer."""
 
     @never_cache
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
-        response["Referrer-Policy"] = "no-referrer"
+        response["Referrer-Policy"] = INVITATION_REFERRER_POLICY
         response["X-Robots-Tag"] = "noindex, nofollow"
         return response
 
