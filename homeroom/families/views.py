@@ -112,6 +112,8 @@ def invitation(request):
             step = accounts.Step("accepted", step.invitation)
     except accounts.InvitationUnusable as error:
         return _unusable(request, error)
+    except ValueError:  # a child was added meanwhile (a sync): ask about it first
+        return redirect("families:invitation")
     if step.kind == "accepted":
         session.invitation_forget(request)
         messages.success(request, "Your children are connected to your account.")
@@ -122,21 +124,22 @@ def invitation(request):
 @invitation_page
 @require_POST
 def connection_confirm(request, connection_id: int):
-    """ "Yes, this is my child", for a child of the opened invitation."""
+    """The answer "yes, this is my child", for a child of the opened invitation."""
     return _invitation_decision(request, connection_id, decline=False)
 
 
 @invitation_page
 @require_http_methods(["GET", "POST"])
 def connection_decline(request, connection_id: int):
-    """ "This is not my child": a page to make sure, then the POST that tells the school."""
+    """The answer "this is not my child": a page to make sure, then the POST that tells the
+    school."""
     return _invitation_decision(request, connection_id, decline=True)
 
 
 @family_page
 @require_POST
 def pending_confirm(request, connection_id: int):
-    """ "Yes, this is my child", for a child the sync added to the account later."""
+    """The answer "yes, this is my child", for a child the sync added to the account later."""
     return _member_decision(request, connection_id, decline=False)
 
 
