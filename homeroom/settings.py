@@ -249,6 +249,11 @@ CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_flag("HOMEROOM_CELERY_EAGER")
 CELERY_TASK_EAGER_PROPAGATES = True
+# One periodic entry for every district's schedule (homeroom.rostering.schedules).
+CELERY_BEAT_SCHEDULE = {
+    "schedules-dispatch": {"task": "rostering.schedules_dispatch", "schedule": 120.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
 
 # Messages to families. Nothing leaves the machine unless a real backend is configured: by
 # default e-mail and text messages are files in the data folder's outbox.

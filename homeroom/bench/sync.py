@@ -3,6 +3,9 @@
 The floor is what writing the very same rows costs with nothing but `executemany` in one
 transaction: the sync's own database work can only approach it. Targets (issue 3): full sync
 ≤ 2 × floor; no-change re-sync ≤ 0.25 × full sync; peak memory ≤ 1 GB; on SQLite and PostgreSQL.
+Then family sync is switched on and the district synced again: issuing the first invitations
+(one per guardian contact, a connection per child) must add ≤ 20 % to a full sync (issue 4).
+Sending is timed apart, on a sample, with e-mail and SMS kept in memory.
 The sandbox serves the district from its own process, as Clever would from its own servers.
 """
 
@@ -44,6 +47,8 @@ def bench_sync(*, size: str, seed: int, database_url: str | None) -> None:
             if run.status != "completed":
                 raise click.ClickException(f"{label} failed: {run.error_message}")
             runs.append((label, elapsed, timings, run))
+        family = _family_sync(district)
+    sending = _sending(district)
     rows, floor = _floor()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     full, resync = runs[0][1], runs[1][1]
@@ -57,6 +62,16 @@ def bench_sync(*, size: str, seed: int, database_url: str | None) -> None:
     click.echo(f"full sync / floor      {full / floor:5.2f}   (target <= 2)")
     click.echo(f"re-sync / full sync    {resync / full:5.2f}   (target <= 0.25)")
     click.echo(f"peak memory          {peak_mb:7,.0f} MB (target <= 1024)")
+    issued, issuing = family
+    click.echo(
+        f"{'issuing invitations':<20} {issuing:7.1f}s  ({issued:,} invitations, first family "
+        f"sync) = {issuing / full:.0%} of the full sync (target <= 20%)"
+    )
+    count, seconds = sending
+    click.echo(
+        f"{'sending invitations':<20} {count / seconds:7,.0f}/s  ({count:,} sent, e-mail and SMS "
+        "in memory)"
+    )
 
 
 def _use_fresh_database(database_url: str | None) -> None:
@@ -91,10 +106,14 @@ def _floor() -> tuple[int, float]:
     """Re-insert every synced row with plain executemany, in one transaction; time it."""
     from django.db import connection, transaction
 
+    from homeroom.families.models import Connection, Invitation
     from homeroom.rostering.sync.state import SYNCED_TABLES
 
     dumped = []
     with connection.cursor() as cursor:
+        # The family sync's rows point at students and contacts; they are not part of the floor.
+        for model in (Connection, Invitation):
+            cursor.execute(f"DELETE FROM {model._meta.db_table}")
         for table in SYNCED_TABLES:
             cursor.execute(f"SELECT * FROM {table}")
             columns = [c[0] for c in cursor.description]
@@ -107,3 +126,35 @@ def _floor() -> tuple[int, float]:
             marks = ", ".join(["%s"] * len(columns))
             cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
     return sum(len(rows) for _, _, rows in dumped), time.perf_counter() - started
+
+
+def _family_sync(district) -> tuple[int, float]:
+    """Switch family sync on and sync again: the roster is unchanged, so the run's extra work
+    is issuing the invitations. Returns (invitations issued, seconds of the family stage)."""
+    from homeroom.rostering.services import Timings, district_settings_update, district_sync
+
+    district_settings_update(district=district, changes={"family_sync": True})
+    district.sync.refresh_from_db()
+    timings = Timings()
+    run = district_sync(district=district, timings=timings, send_invitations=False)
+    if run.status != "completed":
+        raise click.ClickException(f"family sync failed: {run.error_message}")
+    return run.family_counts["invitations"]["created"], timings.stages["family sync"]
+
+
+def _sending(district, sample: int = 1000) -> tuple[int, float]:
+    """Send `sample` of the issued invitations through in-memory backends; time it."""
+    from django.test.utils import override_settings
+
+    from homeroom.families.services import invitations_send
+    from homeroom.notify import sms
+
+    with override_settings(
+        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+        HOMEROOM_SMS_BACKEND="locmem",
+    ):
+        started = time.perf_counter()
+        outcomes = invitations_send(district=district, limit=sample)
+        elapsed = time.perf_counter() - started
+    sms.outbox.clear()
+    return sum(outcomes.values()), elapsed

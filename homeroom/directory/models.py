@@ -31,6 +31,9 @@ class District(models.Model):
     external_id = models.CharField(max_length=64, blank=True, default="")
     # Fernet-encrypted with the key from settings (homeroom.rostering.secrets); never the token.
     token_encrypted = models.TextField(blank=True, default="")
+    # The basis (source format, sync settings, the roster's schools) under which the last completed
+    # sync confirmed the rows' wire hashes; a run on another basis does not trust them.
+    wire_basis = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -43,6 +46,10 @@ class Synced(models.Model):
     district = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+")
     external_id = models.CharField(max_length=64, blank=True, default="")
     sync_hash = models.BigIntegerField(null=True, blank=True)
+    # A hash of the record's bytes as the source sent them, when the last completed sync found
+    # the row to hold exactly that record (no warning, references intact); see
+    # `homeroom.rostering.sync.reconcile`. A record that arrives with the same bytes is not decoded.
+    wire_hash = models.BigIntegerField(null=True, blank=True)
     sync_managed = models.BooleanField(default=False)
     archived_at = models.DateTimeField(null=True, blank=True)
     changed_by_run = models.ForeignKey(

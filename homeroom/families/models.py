@@ -60,8 +60,10 @@ class Invitation(models.Model):
         UNREACHABLE = "unreachable", "Unreachable by e-mail or text"
         REVOKED = "revoked", "Revoked"
 
+    # Indexes are few on purpose: a large district's first family sync inserts 100,000+ of
+    # these at once. `district` and `contact` are covered by the indexes in Meta.
     district = models.ForeignKey(
-        "directory.District", on_delete=models.CASCADE, related_name="invitations"
+        "directory.District", on_delete=models.CASCADE, related_name="invitations", db_index=False
     )
     contact = models.ForeignKey(
         "directory.GuardianContact",
@@ -69,6 +71,7 @@ class Invitation(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="invitations",
+        db_index=False,
     )
     # The account it was matched to when issued, or the one that accepted it.
     member = models.ForeignKey(
@@ -87,7 +90,12 @@ class Invitation(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
     created_by_run = models.ForeignKey(
-        "rostering.SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "rostering.SyncRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     created_by_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -95,6 +103,7 @@ class Invitation(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     last_delivery = models.ForeignKey(
         "notify.Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -125,11 +134,22 @@ class Connection(models.Model):
     student = models.ForeignKey(
         "directory.Student", on_delete=models.CASCADE, related_name="family_connections"
     )
+    # `invitation` and `member` are covered by the indexes in Meta.
     invitation = models.ForeignKey(
-        Invitation, null=True, blank=True, on_delete=models.CASCADE, related_name="connections"
+        Invitation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="connections",
+        db_index=False,
     )
     member = models.ForeignKey(
-        FamilyMember, null=True, blank=True, on_delete=models.CASCADE, related_name="connections"
+        FamilyMember,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="connections",
+        db_index=False,
     )
     # The roster contact it came from; removal follows that contact's link to the student.
     contact = models.ForeignKey(
@@ -144,7 +164,12 @@ class Connection(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     decided_at = models.DateTimeField(null=True, blank=True)
     removed_by_run = models.ForeignKey(
-        "rostering.SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "rostering.SyncRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -155,11 +180,7 @@ class Connection(models.Model):
                 name="connection_invitation_student",
             )
         ]
-        indexes = [
-            models.Index(fields=["member", "status"], name="connection_member"),
-            models.Index(fields=["student"], name="connection_student"),
-            models.Index(fields=["contact"], name="connection_contact"),
-        ]
+        indexes = [models.Index(fields=["member", "status"], name="connection_member")]
 
     def __str__(self) -> str:
         return f"connection {self.pk} to student {self.student_id} ({self.status})"

@@ -74,113 +74,120 @@ class FamilySyncCounts:
 def family_sync(*, district: District, run_id: int | None, now: datetime):
     """Issue the invitations and connections the roster now calls for; remove those of guardians
     who left it when the district says so. Call inside the sync's transaction, after apply.
-    Returns a FamilySyncCounts, or None when family sync is off for the district."""
+    Returns a FamilySyncCounts, or None when family sync is off for the district.
+
+    The rows are written by INSERT … SELECT: a first family sync of a large district issues
+    100,000+ invitations without carrying them through Python."""
     options = district.sync
     if not options.family_sync:
         return None
     counts = FamilySyncCounts()
-    links = _eligible_links(district, options)
-    known = _known_connections(district)
-    invitations = dict(
-        Invitation.objects.filter(district=district, contact__isnull=False).values_list(
-            "contact_id", "pk"
-        )
-    )
-    members_by_invitation = dict(
-        Invitation.objects.filter(district=district, member__isnull=False).values_list(
-            "pk", "member_id"
-        )
-    )
-    new_links: dict[int, list[tuple[int, str]]] = {}
-    reactivate: list[int] = []
-    for contact_id, student_id, relationship in links:
-        found = known.get((contact_id, student_id))
-        if found is None:
-            new_links.setdefault(contact_id, []).append((student_id, relationship))
-        elif found[1] == Connection.Status.REMOVED:
-            reactivate.append(found[0])
-    uninvited = [contact_id for contact_id in new_links if contact_id not in invitations]
-    contacts = _contact_details(uninvited)
-    matches = _members_matching(contacts)
-    counts.invitations_created = len(contacts)
-    counts.accounts_matched = len(matches)
-    counts.connections_created = sum(map(len, new_links.values())) + len(reactivate)
-    departed = _departed_connections(district) if options.remove_departed_guardians else []
-    counts.connections_removed = len(departed)
-
     stamp = datetime_adapt(now)
-    rows = []
-    for contact_id, (name, email, phone) in contacts.items():
-        channel = Invitation.Channel.EMAIL if email else Invitation.Channel.SMS if phone else ""
-        status = Invitation.Status.ISSUED if channel else Invitation.Status.UNREACHABLE
-        rows.append(
-            (district.pk, contact_id, matches.get(contact_id), name, email, phone, channel)
-            + (status, stamp, 0, run_id)
-        )
-    columns = ("district_id", "contact_id", "member_id", "name", "email", "phone", "channel")
-    columns += ("status", "created_at", "send_count", "created_by_run_id")
-    rows_insert(Invitation, columns, rows)
-    if rows:
-        invitations = dict(
-            Invitation.objects.filter(district=district, contact__isnull=False).values_list(
-                "contact_id", "pk"
-            )
-        )
-        members_by_invitation.update(
-            (invitations[contact_id], member_id) for contact_id, member_id in matches.items()
-        )
-    connection_rows = []
-    for contact_id, students in new_links.items():
-        invitation_id = invitations[contact_id]
-        member_id = members_by_invitation.get(invitation_id)
-        for student_id, relationship in students:
-            connection_rows.append(
-                (student_id, invitation_id, member_id, contact_id, relationship)
-                + (Connection.Status.PENDING, stamp)
-            )
+    scope, scope_params = _scope_sql(options)
+    tables = _tables()
+    # 1. An invitation for every active contact the roster links to an active student in scope
+    # and that has none yet. Its children become connections when it is sent (from the roster
+    # as it is then); an invitation that cannot be sent lists them at once (step 3).
+    insert = f"""
+        INSERT INTO {tables["invitation"]} (district_id, contact_id, name, email, phone, channel,
+            status, created_at, send_count, created_by_run_id)
+        SELECT c.district_id, c.id, TRIM(c.first_name || ' ' || c.last_name), c.email,
+            c.sms_phone,
+            CASE WHEN c.email <> '' THEN 'email' WHEN c.sms_phone <> '' THEN 'sms' ELSE '' END,
+            CASE WHEN c.email <> '' OR c.sms_phone <> '' THEN 'issued' ELSE 'unreachable' END,
+            %s, 0, %s
+        FROM {tables["contact"]} c
+        WHERE c.district_id = %s AND c.archived_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM {tables["invitation"]} i WHERE i.contact_id = c.id)
+          AND EXISTS (SELECT 1 FROM {tables["link"]} gl
+              JOIN {tables["student"]} s ON s.id = gl.student_id
+              JOIN {tables["school"]} sc ON sc.id = s.school_id
+              WHERE gl.contact_id = c.id AND s.archived_at IS NULL {scope})
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(insert, [stamp, run_id, district.pk, *scope_params])
+        counts.invitations_created = max(cursor.rowcount, 0)
+    # 2. This run's invitations that belong to an existing account (seed 000's matching rule).
+    if counts.invitations_created and FamilyMember.objects.exists():
+        fresh = Invitation.objects.filter(district=district, created_by_run_id=run_id)
+        addresses = {
+            pk: ("", email, phone) for pk, email, phone in fresh.values_list("pk", "email", "phone")
+        }
+        matches = _members_matching(addresses)
+        for invitation_id, member_id in matches.items():
+            Invitation.objects.filter(pk=invitation_id).update(member_id=member_id)
+        counts.accounts_matched = len(matches)
+    # 3. Children the roster links to a contact whose invitation does not list them yet:
+    # new pending connections (on the account, if the invitation has one), or a connection the
+    # roster had removed coming back. Invitations this run issued for sending are left out.
+    missing = f"""
+        SELECT gl.student_id, i.id, i.member_id, gl.contact_id, gl.relationship, cn.id
+        FROM {tables["link"]} gl
+        JOIN {tables["contact"]} c ON c.id = gl.contact_id
+        JOIN {tables["student"]} s ON s.id = gl.student_id
+        JOIN {tables["school"]} sc ON sc.id = s.school_id
+        JOIN {tables["invitation"]} i ON i.contact_id = gl.contact_id
+        LEFT JOIN {tables["connection"]} cn ON cn.invitation_id = i.id
+            AND cn.student_id = gl.student_id
+        WHERE c.district_id = %s AND c.archived_at IS NULL AND s.archived_at IS NULL {scope}
+          AND (cn.id IS NULL OR cn.status = %s)
+          AND NOT (i.status = %s AND COALESCE(i.created_by_run_id, 0) = %s)
+    """
+    params = [district.pk, *scope_params, Connection.Status.REMOVED, Invitation.Status.ISSUED]
+    with connection.cursor() as cursor:
+        cursor.execute(missing, [*params, run_id or 0])
+        found = cursor.fetchall()
+    rows = [row[:5] + (Connection.Status.PENDING, stamp) for row in found if row[5] is None]
+    reactivate = [row[5] for row in found if row[5] is not None]
     columns = ("student_id", "invitation_id", "member_id", "contact_id", "relationship")
-    rows_insert(Connection, columns + ("status", "created_at"), connection_rows)
+    rows_insert(Connection, columns + ("status", "created_at"), rows)
     _statuses_set(reactivate, Connection.Status.PENDING, now=now, run_id=None)
-    _statuses_set(departed, Connection.Status.REMOVED, now=now, run_id=run_id)
+    counts.connections_created = len(rows) + len(reactivate)
+    # 4. Clever as the source of truth: a guardian who left loses the child's connection.
+    if options.remove_departed_guardians:
+        departed = _departed_connections(district)
+        _statuses_set(departed, Connection.Status.REMOVED, now=now, run_id=run_id)
+        counts.connections_removed = len(departed)
     return counts
 
 
-def _eligible_links(district: District, options) -> list[tuple[int, int, str]]:
-    """(contact, student, relationship) of every link family sync invites: an active contact,
-    an active student, a school in the family-sync scope. A contact with neither an e-mail nor
-    an SMS phone (a Home number only) is invited too, as unreachable, so staff see it."""
-    scope = ""
-    params: list = [district.pk]
-    if not options.family_sync_all_schools:
-        school_ids = list(options.family_sync_school_ids) or [""]
-        scope = f"AND sc.external_id IN ({', '.join(['%s'] * len(school_ids))})"
-        params += school_ids
+def _tables() -> dict[str, str]:
+    models = {
+        "invitation": Invitation,
+        "connection": Connection,
+        "contact": GuardianContact,
+        "link": GuardianLink,
+        "student": Student,
+        "school": School,
+    }
+    return {name: model._meta.db_table for name, model in models.items()}
+
+
+def _scope_sql(options) -> tuple[str, list[str]]:
+    """The family-sync scope as a condition on `sc` (the student's school)."""
+    if options.family_sync_all_schools:
+        return "", []
+    school_ids = list(options.family_sync_school_ids) or [""]
+    return f"AND sc.external_id IN ({', '.join(['%s'] * len(school_ids))})", school_ids
+
+
+def _eligible_links(district: District, *, contact_id: int) -> list[tuple[int, int, str]]:
+    """(contact, student, relationship) of the contact's links that family sync invites to:
+    an active contact, an active student, a school in the family-sync scope."""
+    scope, scope_params = _scope_sql(district.sync)
+    tables = _tables()
     sql = f"""
         SELECT gl.contact_id, gl.student_id, gl.relationship
-        FROM {GuardianLink._meta.db_table} gl
-        JOIN {GuardianContact._meta.db_table} c ON c.id = gl.contact_id
-        JOIN {Student._meta.db_table} s ON s.id = gl.student_id
-        JOIN {School._meta.db_table} sc ON sc.id = s.school_id
+        FROM {tables["link"]} gl
+        JOIN {tables["contact"]} c ON c.id = gl.contact_id
+        JOIN {tables["student"]} s ON s.id = gl.student_id
+        JOIN {tables["school"]} sc ON sc.id = s.school_id
         WHERE c.district_id = %s AND c.archived_at IS NULL AND s.archived_at IS NULL
-          {scope}
-        ORDER BY gl.contact_id, gl.student_id
+          AND gl.contact_id = %s {scope}
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [district.pk, contact_id, *scope_params])
         return cursor.fetchall()
-
-
-def _known_connections(district: District) -> dict[tuple[int, int], tuple[int, str]]:
-    """(contact, student) -> (connection, status) for connections that came from the roster."""
-    sql = f"""
-        SELECT cn.contact_id, cn.student_id, cn.id, cn.status
-        FROM {Connection._meta.db_table} cn
-        JOIN {GuardianContact._meta.db_table} c ON c.id = cn.contact_id
-        WHERE c.district_id = %s
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [district.pk])
-        return {(c, s): (pk, status) for c, s, pk, status in cursor.fetchall()}
 
 
 def _departed_connections(district: District) -> list[int]:
@@ -207,19 +214,6 @@ def _statuses_set(pks: list[int], status: str, *, now: datetime, run_id: int | N
         )
 
 
-def _contact_details(contact_ids: list[int]) -> dict[int, tuple[str, str, str]]:
-    """contact id -> (name, e-mail, SMS phone), in id order."""
-    found: dict[int, tuple[str, str, str]] = {}
-    for start in range(0, len(contact_ids), CHUNK):
-        chunk = contact_ids[start : start + CHUNK]
-        rows = GuardianContact.objects.filter(pk__in=chunk).values_list(
-            "pk", "first_name", "last_name", "email", "sms_phone"
-        )
-        for pk, first, last, email, phone in rows:
-            found[pk] = (f"{first} {last}".strip(), email, phone)
-    return dict(sorted(found.items()))
-
-
 # -- matching family accounts ------------------------------------------------------------------
 def member_match(*, email: str, phone: str) -> FamilyMember | None:
     """The family account a contact with this e-mail and phone belongs to, if any (seed 000).
@@ -234,22 +228,32 @@ def member_match(*, email: str, phone: str) -> FamilyMember | None:
 
 def _members_matching(contacts: dict[int, tuple[str, str, str]]) -> dict[int, int]:
     """contact key -> family member id, for contacts given as key -> (name, e-mail, phone),
-    by the rule of `member_match`. A few queries for any number of contacts."""
+    by the rule of `member_match`.
+
+    A few contacts (a nightly sync) are looked up by their addresses; many (a first family
+    sync) against one read of every account, as a lookup per 500 addresses would scan the
+    accounts again each time (e-mails compare lower-cased, which no index serves)."""
     emails = sorted({email for _, email, _ in contacts.values() if email})
     phones = sorted({phone for _, _, phone in contacts.values() if phone})
-    candidates: dict[str, list[tuple[int, str, str]]] = {}
     user_table = get_user_model()._meta.db_table
-    for column, values in (("LOWER(u.email)", emails), ("m.phone", phones)):
-        for start in range(0, len(values), CHUNK):
-            chunk = values[start : start + CHUNK]
-            sql = f"""
-                SELECT m.id, LOWER(u.email), m.phone, {column}
-                FROM {FamilyMember._meta.db_table} m JOIN {user_table} u ON u.id = m.user_id
-                WHERE {column} IN ({", ".join(["%s"] * len(chunk))})
-            """
-            with connection.cursor() as cursor:
-                cursor.execute(sql, chunk)
-                for member_id, member_email, member_phone, key in cursor.fetchall():
+    base = f"""
+        SELECT m.id, LOWER(u.email), m.phone
+        FROM {FamilyMember._meta.db_table} m JOIN {user_table} u ON u.id = m.user_id
+    """
+    queries: list[tuple[str, list[str]]] = []
+    if len(emails) + len(phones) > 2 * CHUNK:
+        queries.append((base, []))
+    else:
+        for column, values in (("LOWER(u.email)", emails), ("m.phone", phones)):
+            if values:
+                marks = ", ".join(["%s"] * len(values))
+                queries.append((f"{base} WHERE {column} IN ({marks})", values))
+    candidates: dict[str, list[tuple[int, str, str]]] = {}
+    with connection.cursor() as cursor:
+        for sql, params in queries:
+            cursor.execute(sql, params)
+            for member_id, member_email, member_phone in cursor.fetchall():
+                for key in {member_email, member_phone} - {""}:
                     candidates.setdefault(key, []).append((member_id, member_email, member_phone))
     matched: dict[int, int] = {}
     for key, (_, email, phone) in contacts.items():
@@ -348,6 +352,7 @@ def invitation_send(
     invitation neither reaches is marked unreachable (staff see it listed)."""
     now = now or timezone.now()
     district = invitation.district
+    _connections_list(invitation)
     expires = now + timedelta(days=district.sync.invitation_expiry_days)
     token, digest = token_new()
     context = _message_context(invitation, token=token, expires=expires)
@@ -377,6 +382,27 @@ def invitation_send(
         invitation.token_hash = None
     invitation.save()
     return invitation
+
+
+def _connections_list(invitation: Invitation) -> None:
+    """Give an invitation from the roster a pending connection for every child the roster
+    links its contact to now (in the family-sync scope) that it does not list yet."""
+    if invitation.contact_id is None:
+        return
+    links = _eligible_links(invitation.district, contact_id=invitation.contact_id)
+    Connection.objects.bulk_create(
+        [
+            Connection(
+                student_id=student_id,
+                invitation=invitation,
+                member_id=invitation.member_id,
+                contact_id=contact_id,
+                relationship=relationship,
+            )
+            for contact_id, student_id, relationship in links
+        ],
+        ignore_conflicts=True,  # the children it lists already
+    )
 
 
 def _message_context(invitation: Invitation, *, token: str, expires: datetime) -> dict:

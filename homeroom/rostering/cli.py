@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 
 import click
 from rich.console import Console
@@ -79,6 +80,15 @@ SETTING_OPTIONS = {
     "remove_departed_guardians": bool,
     "deletion_threshold_percent": int,
     "daily_sync": bool,
+    "region": str,
+    "pause_from": date,
+    "pause_until": date,
+    "events_polling": bool,
+    "events_poll_minutes": int,
+    "family_sync": bool,
+    "family_sync_all_schools": bool,
+    "family_sync_school_ids": list,
+    "invitation_expiry_days": int,
 }
 
 
@@ -108,7 +118,7 @@ def district_settings_command(slug: str, changes: tuple[str, ...], token: str | 
     table.add_column("setting")
     table.add_column("value")
     for name in SETTING_OPTIONS:
-        table.add_row(name, json.dumps(getattr(settings, name)))
+        table.add_row(name, json.dumps(getattr(settings, name), default=str))
     Console().print(table)
 
 
@@ -132,6 +142,13 @@ def _parse_setting(name: str, raw: str):
             return int(raw)
         except ValueError:
             raise click.BadParameter(f"{name} takes a whole number, not {raw!r}") from None
+    if kind is date:
+        if raw in ("", "none"):
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise click.BadParameter(f"{name} takes a date YYYY-MM-DD, not {raw!r}") from None
     if kind is list:
         return [part.strip() for part in raw.split(",") if part.strip()]
     return raw

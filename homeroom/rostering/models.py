@@ -10,6 +10,7 @@ on. A dry run ("self-check") is a run whose plan is reported and not applied.
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from homeroom.directory.models import District
@@ -25,6 +26,14 @@ def all_contact_types() -> list[str]:
 
 def all_relationships() -> list[str]:
     return list(RELATIONSHIPS)
+
+
+class Region(models.TextChoices):
+    """Where a district's nightly sync starts at 18:00 local time (seed 003)."""
+
+    US_NZ = "us_nz", "US/NZ (18:00 US Central time)"
+    AU = "au", "AU (18:00 Australian Western time)"
+    UK = "uk", "UK (18:00 UTC)"
 
 
 class SyncSettings(models.Model):
@@ -64,7 +73,18 @@ class SyncSettings(models.Model):
     remove_departed_guardians = models.BooleanField(default=False)
     # Safety: archive nothing if a run would archive more than this share of a kind of row.
     deletion_threshold_percent = models.PositiveSmallIntegerField(default=10)
+    # Schedule (seed 003): a nightly sync from 18:00 in the district's region, each district's
+    # start spread over the following hours; none during the pause window (e.g. summer).
     daily_sync = models.BooleanField(default=True)
+    region = models.CharField(max_length=10, choices=Region.choices, default=Region.US_NZ)
+    pause_from = models.DateField(null=True, blank=True)
+    pause_until = models.DateField(null=True, blank=True)
+    # Between nightly syncs, apply Clever's events every few minutes.
+    events_polling = models.BooleanField(default=False)
+    events_poll_minutes = models.PositiveSmallIntegerField(default=5)
+    # When the dispatcher last queued this district's nightly sync / events sync.
+    last_dispatched_at = models.DateTimeField(null=True, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
     # Family sync (seed 000): guardian contacts become invitations. Off until a district asks;
     # the whole district or selected schools (external ids), never other segments.
     family_sync = models.BooleanField(default=False)
@@ -86,6 +106,7 @@ class SyncRun(models.Model):
 
     class Kind(models.TextChoices):
         FULL = "full", "Full sync"
+        EVENTS = "events", "Events sync"
         DRY_RUN = "dry_run", "Self-check (dry run)"
 
     class Status(models.TextChoices):
@@ -101,6 +122,9 @@ class SyncRun(models.Model):
     forced = models.BooleanField(default=False)
     # host:pid of the process running it, so a run whose process died can be told from a live one
     worker = models.CharField(max_length=100, blank=True, default="")
+    # A running run renews this as it goes; past it, the run's worker is taken for dead and the
+    # run is marked failed (its writes, in one transaction, died with it).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -122,6 +146,12 @@ class SyncRun(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["district", "-created_at"], name="run_recent")]
+        constraints = [
+            # One sync per district at a time, held by the database: a second run cannot start.
+            models.UniqueConstraint(
+                fields=["district"], condition=Q(status="running"), name="one_running_run"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.district} ({self.status})"

@@ -6,8 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from homeroom.rostering.models import SyncRun
 from homeroom.rostering.services import (
@@ -15,6 +19,7 @@ from homeroom.rostering.services import (
     ERR_INTERRUPTED,
     district_settings_update,
     run_report,
+    run_start,
     runs_interrupted_mark,
 )
 from tests.rostering.conftest import completed, new_district, sync_from
@@ -81,19 +86,53 @@ def _dead_pid() -> int:
 
 
 def test_runs_interrupted_mark_judges_only_dead_processes_of_this_machine(db):
-    district = new_district()
     host = socket.gethostname()
-    running = {"district": district, "status": SyncRun.Status.RUNNING}
-    dead = SyncRun.objects.create(worker=f"{host}:{_dead_pid()}", **running)
-    alive = SyncRun.objects.create(worker=f"{host}:{os.getpid()}", **running)
-    remote = SyncRun.objects.create(worker="another-host:1", **running)
-    assert runs_interrupted_mark(district=district) == 1
+    runs = {}
+    for name, worker in (
+        ("dead", f"{host}:{_dead_pid()}"),
+        ("alive", f"{host}:{os.getpid()}"),
+        ("remote", "another-host:1"),
+    ):
+        district = new_district(name=name)
+        runs[name] = SyncRun.objects.create(
+            district=district, status=SyncRun.Status.RUNNING, worker=worker
+        )
+        expected = 1 if name == "dead" else 0
+        assert runs_interrupted_mark(district=district) == expected
+    dead = runs["dead"]
     dead.refresh_from_db()
     assert (dead.status, dead.error_code) == (SyncRun.Status.FAILED, ERR_INTERRUPTED)
     assert dead.finished_at is not None
-    for run in (alive, remote):
+    for run in (runs["alive"], runs["remote"]):
         run.refresh_from_db()
         assert run.status == SyncRun.Status.RUNNING
+
+
+def test_a_run_whose_lease_ran_out_is_failed_wherever_it_ran(db):
+    district = new_district()
+    stale = SyncRun.objects.create(
+        district=district,
+        status=SyncRun.Status.RUNNING,
+        worker="another-host:1",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    assert runs_interrupted_mark(district=district) == 1
+    stale.refresh_from_db()
+    assert (stale.status, stale.error_code) == (SyncRun.Status.FAILED, ERR_INTERRUPTED)
+
+
+def test_the_database_holds_one_running_run_per_district(db):
+    district = new_district()
+    first = run_start(district=district, kind="full", trigger="manual")
+    second = run_start(district=district, kind="full", trigger="scheduled")
+    assert first.status == SyncRun.Status.RUNNING and first.lease_expires_at > timezone.now()
+    assert (second.status, second.error_code) == (SyncRun.Status.FAILED, ERR_BUSY)
+    assert f"run {first.pk}" in second.error_message
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SyncRun.objects.create(district=district, status=SyncRun.Status.RUNNING)
+    # another district is not held up
+    other = run_start(district=new_district(name="Other"), kind="full", trigger="manual")
+    assert other.status == SyncRun.Status.RUNNING
 
 
 def test_a_second_sync_while_one_runs_is_refused(db, tiny_store):
@@ -158,3 +197,28 @@ def test_the_report_counts_warnings_by_reason_beyond_the_stored_list(db, demo_st
     top = run.warning_summary[0]
     assert top["entity"] == "contacts" and "neither an e-mail" in top["reason"]
     assert run_report(run)["warning_summary"] == run.warning_summary
+
+
+def test_two_requests_at_the_same_moment_start_one_run(transactional_db):
+    # given two workers asking to sync the same district at once, each on its own connection
+    district = new_district()
+    barrier = threading.Barrier(2)
+    runs = []
+
+    def request(trigger: str) -> None:
+        barrier.wait()
+        try:
+            runs.append(run_start(district=district, kind="full", trigger=trigger))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request, args=(t,)) for t in ("manual", "scheduled")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then exactly one holds the district; the other is refused with a clear message
+    assert sorted(run.status for run in runs) == ["failed", "running"]
+    refused = next(run for run in runs if run.status == "failed")
+    assert refused.error_code == ERR_BUSY
+    assert SyncRun.objects.filter(district=district, status="running").count() == 1

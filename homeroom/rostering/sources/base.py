@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from homeroom.rostering.sources.records import (
@@ -11,6 +11,7 @@ from homeroom.rostering.sources.records import (
     SchoolRecord,
     SectionRecord,
     TermRecord,
+    Unchanged,
     UserRecord,
 )
 
@@ -50,6 +51,20 @@ class RosterSource(Protocol):
 
     def users(self) -> Iterator[UserRecord]:
         """Every student, staff member (teachers, staff, district admins) and contact, once."""
+        ...
+
+    @property
+    def wire_version(self) -> str:
+        """Changes whenever the same wire bytes could give other records (a format or a code
+        change): wire hashes confirmed under another version are not trusted."""
+        ...
+
+    def users_with_wire(
+        self, known: Mapping[int, tuple[str, str]]
+    ) -> Iterator[tuple[int | None, UserRecord | Unchanged]]:
+        """`users()`, each with a 64-bit hash of its wire bytes (None when there is none). A user
+        whose hash is in `known` (hash -> (entity, external id), as the caller names them) is
+        not decoded: it comes as an `Unchanged` marker carrying that entity and external id."""
         ...
 
     def close(self) -> None:

@@ -56,13 +56,22 @@ def plan_apply(
         _update_rows(model, changes.updates, run_id=run_id, now=now, ids=ids)
         _set_archived(model, changes.archives, now, run_id=run_id, now=now)
         _set_archived(model, changes.unarchives, None, run_id=run_id, now=now)
+        if changes.wires:
+            # Not the row's content: neither `changed_by_run` nor `updated_at` moves.
+            _executemany(
+                f"UPDATE {_table(model)} SET wire_hash = %s WHERE id = %s",
+                [(wire, pk) for pk, wire in changes.wires],
+            )
         if changes.creates or changes.updates:
             ids.pop(name, None)  # new rows, or adopted ones: read the map again when needed
-        done += len(changes.creates) + len(changes.updates)
+        done += len(changes.creates) + len(changes.updates) + len(changes.wires)
         done += len(changes.archives) + len(changes.unarchives)
         if on_progress:
             on_progress(done)
     _write_links(plan, ids, remove_departed=remove_departed)
+    if plan.wire_basis_changed:
+        District.objects.filter(pk=district.pk).update(wire_basis=plan.wire_basis)
+        district.wire_basis = plan.wire_basis
 
 
 class _IdMaps(dict):

@@ -5,6 +5,15 @@ its row); when the hash equals the stored one the record is unchanged and costs 
 a re-sync that changes nothing writes nothing. Only changed or new records are turned into row
 values (names, normalised e-mails and phones, the student id the district chose, …).
 
+Cheaper still, a user whose wire bytes hash to the `wire_hash` a row holds is not even decoded
+(the source yields an `Unchanged` marker). That is only sound while the row cannot differ from
+what the record would make of it now, so a row holds a wire hash only when the last completed run
+*confirmed* it: the record was in scope, raised no warning, and everything it refers to was
+confirmed too. A run trusts the markers only if it has the same *basis* as that run (the source's
+format and code, every sync setting, the roster's schools: `wire_basis`), and reads a marker after
+all when it mentions a record that was confirmed then and is not now (a student who left, for a
+contact). Every row that a run does not confirm loses its wire hash.
+
 Bad records become warnings with a reason, never exceptions: a contact with neither e-mail nor
 phone, a section whose school is not in the roster, a duplicate id, a link to a student that was
 not shared. Archiving is guarded: a plan that would archive more than the district's threshold of
@@ -15,7 +24,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, NamedTuple
 
 import msgspec
@@ -32,6 +41,7 @@ from homeroom.rostering.sources.records import (
     StaffRecord,
     StudentRecord,
     TermRecord,
+    Unchanged,
 )
 from homeroom.rostering.sync.contacts import email_normalize, phone_e164
 
@@ -88,6 +98,7 @@ class Current(NamedTuple):
     archived: bool
     managed: bool
     claimed: bool = False
+    wire_hash: int | None = None  # as confirmed, unmixed (see CLAIMED_MIX); None: not confirmed
 
 
 @dataclass
@@ -98,6 +109,7 @@ class HeldState:
     # Local rows (no external id) that a roster record may adopt: entity -> key -> pk.
     # Keys are ("sis_id", value), ("student_number", value), ("email", normalised value).
     adoptable: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
+    wire_basis: int | None = None  # the basis of the last completed run (`wire_basis`)
 
 
 @dataclass
@@ -108,6 +120,9 @@ class Changes:
     updates: list[tuple[int, str, int, dict[str, Any]]] = field(default_factory=list)
     archives: list[int] = field(default_factory=list)
     unarchives: list[int] = field(default_factory=list)
+    # (pk, stored wire hash or None) of rows whose wire hash alone changes: the record's bytes
+    # changed and its row did not, or the row is no longer confirmed.
+    wires: list[tuple[int, int | None]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
 
 
@@ -116,6 +131,8 @@ class Plan:
     entities: dict[str, Changes]
     warnings: list[dict[str, str]]
     archiving_blocked: bool = False
+    wire_basis: int | None = None  # this run's; stored with its writes when it changed
+    wire_basis_changed: bool = False
 
     def counts(self) -> dict[str, dict[str, int]]:
         actions = ("created", "updated", "unchanged", "archived", "unarchived", "skipped")
@@ -126,23 +143,25 @@ class Plan:
 
     @property
     def writes(self) -> int:
-        return sum(
-            len(c.creates) + len(c.updates) + len(c.archives) + len(c.unarchives)
+        return self.wire_basis_changed + sum(
+            len(c.creates) + len(c.updates) + len(c.archives) + len(c.unarchives) + len(c.wires)
             for c in self.entities.values()
         )
 
 
 @dataclass
 class Roster:
-    """A district's records, as one run fetched them."""
+    """A district's records, as one run fetched them. Users may be `Unchanged` markers."""
 
     schools: list[SchoolRecord]
     terms: list[TermRecord]
     courses: list[CourseRecord]
     sections: list[SectionRecord]
-    staff: list[StaffRecord]
-    students: list[StudentRecord]
-    contacts: list[ContactRecord]
+    staff: list[StaffRecord | Unchanged]
+    students: list[StudentRecord | Unchanged]
+    contacts: list[ContactRecord | Unchanged]
+    wires: dict[str, int] = field(default_factory=dict)  # external id -> wire hash of a record
+    wire_version: str = ""  # the source's (see `wire_basis`)
 
 
 _encode = msgspec.json.Encoder().encode
@@ -154,6 +173,25 @@ def record_hash(*parts: Any) -> int:
     a record (measured)."""
     digest = xxhash.xxh3_64_intdigest(_encode(parts))
     return digest - (1 << 64) if digest >= 1 << 63 else digest
+
+
+def wire_basis(roster: Roster, settings: Settings) -> int:
+    """What a row's wire hash is confirmed under, besides the record's bytes and what it refers
+    to: the source's format and code, every sync setting (some shape rows, others decide what is
+    in scope), and the roster's schools (which students and staff refer to, and which scope)."""
+    values = [getattr(settings, f.name) for f in fields(settings)]
+    values = [sorted(v) if isinstance(v, frozenset) else v for v in values]
+    return record_hash(roster.wire_version, values, sorted(s.external_id for s in roster.schools))
+
+
+# A claimed row stores its wire hash mixed with this (XOR; `state` unmixes it while the row is
+# claimed): a row claimed or released since its hash was confirmed then matches no record and is
+# reconciled again, since claiming changes what sync writes of it.
+CLAIMED_MIX = 0x2545F4914F6CDD1D
+
+
+def _stored_wire(wire: int | None, row: Current | None) -> int | None:
+    return wire ^ CLAIMED_MIX if wire is not None and row is not None and row.claimed else wire
 
 
 # -- per entity: references (cheap, every run) and row values (only when something changed) ----
@@ -342,6 +380,11 @@ CONTACT_DETAILS = {
     "staff": ("email",),
     "contacts": ("email", "phone", "phone_type", "sms_phone", "home_phone"),
 }
+# Users an entity's row refers to, by the entity and the ids in its refs. A row is confirmed only
+# when they all are, so a marker that mentions none that stopped being confirmed is sound.
+REFERENCES: dict[str, tuple[str, Callable[[tuple], Iterable[str]]]] = {
+    "contacts": ("students", lambda links: (student for student, _, _ in links)),
+}
 
 
 @dataclass
@@ -350,6 +393,13 @@ class _Context:
     known: dict[str, set[str]]  # external ids that rows may refer to, per entity
     warnings: list[dict[str, str]]
     roster_schools: set[str]  # every school of the roster, in scope or not
+    wires: dict[str, int] = field(default_factory=dict)  # wire hashes of the decoded records
+    # Per entity reconciled so far: the external ids met, and those of them not confirmed.
+    seen: dict[str, set[str]] = field(default_factory=dict)
+    unconfirmed: dict[str, set[str]] = field(default_factory=dict)
+
+    def confirmed(self, entity: str, external_id: str) -> bool:
+        return external_id in self.seen[entity] and external_id not in self.unconfirmed[entity]
 
     def warn(self, entity: str, external_id: str, reason: str) -> None:
         self.warnings.append({"entity": entity, "external_id": external_id, "reason": reason})
@@ -363,8 +413,11 @@ def _in_scope(roster: Roster, settings: Settings) -> dict[str, list]:
         chosen = settings.school_ids
         schools = [s for s in schools if s.external_id in chosen]
         sections = [s for s in sections if s.school_id in chosen]
+        # A marker is trusted only under the basis (scope included) that confirmed it in scope.
         students = [
-            s for s in students if s.school_id in chosen or not chosen.isdisjoint(s.school_ids)
+            s
+            for s in students
+            if type(s) is Unchanged or s.school_id in chosen or not chosen.isdisjoint(s.school_ids)
         ]
     return {
         "schools": schools,
@@ -395,6 +448,9 @@ def _settings_fingerprint(settings: Settings, entity: str) -> tuple:
 
 def reconcile(roster: Roster, held: HeldState, settings: Settings, *, force: bool = False) -> Plan:
     """Compare the roster with what Homeroom holds and decide every write."""
+    basis = wire_basis(roster, settings)
+    if basis != held.wire_basis:
+        roster = _read_unchanged(roster)
     records = _in_scope(roster, settings)
     warnings: list[dict[str, str]] = []
     # A record may only point at what this run's roster holds in scope: a row that is leaving
@@ -405,12 +461,38 @@ def reconcile(roster: Roster, held: HeldState, settings: Settings, *, force: boo
         known=known,
         warnings=warnings,
         roster_schools={s.external_id for s in roster.schools},
+        wires=roster.wires,
     )
-    plan = Plan(entities={}, warnings=warnings)
+    plan = Plan(
+        entities={},
+        warnings=warnings,
+        wire_basis=basis,
+        wire_basis_changed=basis != held.wire_basis,
+    )
     for name in ENTITIES:
         plan.entities[name] = _reconcile_entity(name, records[name], held, ctx)
     _guard_archiving(plan, held, settings, force=force)
     return plan
+
+
+def _read_unchanged(roster: Roster) -> Roster:
+    """The roster with every `Unchanged` marker read into its record (the basis changed)."""
+    wires = dict(roster.wires)
+
+    def read(items: list) -> list:
+        out = []
+        for item in items:
+            if type(item) is Unchanged:
+                record = item.record()
+                if isinstance(record, str):
+                    continue  # the source would have skipped it: it reads the same bytes
+                wires.setdefault(record.external_id, item.wire)
+                item = record
+            out.append(item)
+        return out
+
+    users = {name: read(getattr(roster, name)) for name in ("staff", "students", "contacts")}
+    return replace(roster, **users, wires=wires)
 
 
 def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Context) -> Changes:
@@ -422,24 +504,53 @@ def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Conte
     fingerprint = record_hash(_settings_fingerprint(settings, name))  # once, not per record
     keep_details = not settings.update_active_contacts and name in CONTACT_DETAILS
     to_refs, to_values = REFS[name], VALUES[name]
-    seen: set[str] = set()
-    for record in records:
-        ext = record.external_id
+    wires = ctx.wires
+    seen: set[str] = ctx.seen.setdefault(name, set())
+    unconfirmed: set[str] = ctx.unconfirmed.setdefault(name, set())
+    referenced, referred = REFERENCES.get(name, ("", None))
+    mentions = _mentions_unconfirmed(name, records, held, ctx)
+    untouched = 0  # markers trusted: unchanged without being read
+    for item in records:
+        ext = item.external_id
         if ext in seen:
             ctx.warn(name, ext, WARN_DUPLICATE)
             counts["skipped"] += 1
             continue
         row = current.get(ext)
+        if type(item) is Unchanged:
+            # `state` lists only the active, managed rows' hashes; the row check is for a roster
+            # that was read against another state.
+            if row is not None and row.wire_hash == item.wire and not mentions(item.raw):
+                seen.add(ext)
+                untouched += 1
+                continue
+            wire: int | None = item.wire
+            record = item.record()
+            if isinstance(record, str):
+                counts["skipped"] += 1
+                continue
+        else:
+            record = item
+            wire = wires.get(ext)
+        warned = len(ctx.warnings)
         try:
             refs = to_refs(record, ctx)
         except Skip as skip:
             if skip.reason:
                 seen.add(ext)  # a bad record: its row, if any, is kept as it was
+                unconfirmed.add(ext)
+                _set_wire(changes, row, None)
                 ctx.warn(name, ext, skip.reason)
                 counts["skipped"] += 1
             # else: outside what the settings sync, so absent: its row is archived as missing
             continue
         seen.add(ext)
+        if len(ctx.warnings) > warned or (
+            referred and not all(ctx.confirmed(referenced, i) for i in referred(refs))
+        ):
+            wire = None
+        if wire is None:
+            unconfirmed.add(ext)
         claimed = keep_details and row is not None and bool(row.claimed)
         digest = record_hash(fingerprint, claimed, record, refs)
         if row is not None and row.sync_hash == digest and row.managed:
@@ -448,6 +559,7 @@ def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Conte
                 counts["unarchived"] += 1
             else:
                 counts["unchanged"] += 1
+            _set_wire(changes, row, wire)
             continue
         try:
             values = to_values(record, refs, ctx)
@@ -455,10 +567,13 @@ def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Conte
             if skip.reason:
                 ctx.warn(name, ext, skip.reason)
                 counts["skipped"] += 1
+            unconfirmed.add(ext)
+            _set_wire(changes, row, None)
             continue
         if claimed:
             for detail in CONTACT_DETAILS[name]:
                 values.pop(detail, None)
+        values["wire_hash"] = _stored_wire(wire, row)
         if row is None:
             pk = _adopt(name, record, values, adoptable)
             if pk is None:
@@ -471,12 +586,50 @@ def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Conte
         if row.archived and _may_unarchive(name, settings):
             changes.unarchives.append(row.pk)
             counts["unarchived"] += 1
-    if _archives_missing(name, settings):
-        for ext, row in current.items():
-            if ext not in seen and row.managed and not row.archived:
+    counts["unchanged"] += untouched
+    archive = _archives_missing(name, settings)
+    for ext, row in current.items():
+        if ext not in seen:
+            if archive and row.managed and not row.archived:
                 changes.archives.append(row.pk)
-        counts["archived"] = len(changes.archives)
+            _set_wire(changes, row, None)
+    counts["archived"] = len(changes.archives)
     return changes
+
+
+def _set_wire(changes: Changes, row: Current | None, wire: int | None) -> None:
+    """Store `wire` as the row's wire hash, when it holds another."""
+    if row is not None and row.wire_hash != wire:
+        changes.wires.append((row.pk, _stored_wire(wire, row)))
+
+
+def _never(raw: Any) -> bool:
+    return False
+
+
+def _always(raw: Any) -> bool:
+    return True
+
+
+def _mentions_unconfirmed(
+    name: str, records: Iterable, held: HeldState, ctx: _Context
+) -> Callable[[Any], bool]:
+    """A test for markers of `name`: do their bytes mention a row that the last completed run
+    confirmed (it holds a wire hash) and this one does not (it left, or warned)? Their rows
+    may then change, so they are read."""
+    if name not in REFERENCES:
+        return _never
+    entity = REFERENCES[name][0]
+    seen, unconfirmed = ctx.seen[entity], ctx.unconfirmed[entity]
+    gone = {
+        ext
+        for ext, row in held.rows[entity].items()
+        if row.wire_hash is not None and (ext not in seen or ext in unconfirmed)
+    }
+    marker = next((r for r in records if type(r) is Unchanged), None) if gone else None
+    if marker is None:
+        return _never
+    return marker.reader.matcher(gone) or _always
 
 
 def _adopt(name: str, record: Any, values: dict[str, Any], adoptable: dict) -> int | None:

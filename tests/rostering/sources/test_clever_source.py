@@ -15,9 +15,9 @@ from homeroom.rostering.sources.clever.client import decode_page
 from homeroom.rostering.sources.clever.source import (
     SKIP_NO_ID,
     SKIP_NOT_OBJECT,
-    _decode_user_page,
     _dob,
     _iso_date,
+    _read_user_page,
     split_contact_name,
     user_from_dict,
     user_from_struct,
@@ -105,7 +105,8 @@ def test_the_typed_and_the_tolerant_user_mapping_agree(demo_store: Store) -> Non
     # map every user of the district alike.
     body = clever_client(sandbox_app(demo_store)).get("/users", {"limit": 10_000})
     raw = orjson.dumps(body)
-    structs, _ = _decode_user_page(raw)
+    pairs, _ = _read_user_page(raw, known={})
+    structs = [user for _, user in pairs]
     dicts, _ = decode_page(raw)
 
     assert [user_from_struct(user) for user in structs] == [user_from_dict(d) for d in dicts]
@@ -290,7 +291,7 @@ def test_a_token_revoked_mid_sync_raises_mid_stream(demo_store: Store) -> None:
 def test_bad_records_are_skipped_and_counted(demo_records, demo_store: Store, caplog) -> None:
     # given a page with a user without an id and a user with no role (both still fit the typed
     # decoder), and a page with a number where text belongs, a null item and relationships that
-    # are not a list (which do not: that page is read by the tolerant dict walk)
+    # are not a list (which do not: those records are read by the tolerant dict walk)
     caplog.set_level(logging.INFO, logger="homeroom.rostering.sources.clever")
     expected = demo_records["users"]
     second_page = expected[499].external_id
