@@ -161,7 +161,10 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True  # seed 001: "you will be automatical
 ACCOUNT_CHANGE_EMAIL = True  # one sign-in address; a new one replaces it once verified
 ACCOUNT_EMAIL_NOTIFICATIONS = True  # tell the person when their password or e-mail changes
 ACCOUNT_ADAPTER = "homeroom.families.adapter.FamilyAccountAdapter"
-ACCOUNT_FORMS = {"signup": "homeroom.families.forms.SignupForm"}
+ACCOUNT_FORMS = {
+    "signup": "homeroom.families.forms.SignupForm",
+    "add_email": "homeroom.families.forms.AddEmailForm",
+}
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
     "login_failed": "10/m/ip,5/5m/key",  # key: the e-mail address tried

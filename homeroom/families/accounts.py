@@ -183,7 +183,9 @@ def invitation_accept(*, invitation: Invitation, member: FamilyMember, now: date
     with transaction.atomic():
         # Locked, so two tabs accepting at once cannot both pass the checks.
         invitation = (
-            Invitation.objects.select_for_update().select_related("contact").get(pk=invitation.pk)
+            Invitation.objects.select_for_update(of=("self",))
+            .select_related("contact")
+            .get(pk=invitation.pk)
         )
         _check_usable(invitation, now=now)
         if invitation.member_id is not None and invitation.member_id != member.pk:

@@ -1,5 +1,4 @@
-"""django-allauth's hooks for family accounts: sign-up within an invitation, and the rule that a
-family's e-mail is their own, not a student's.
+"""django-allauth's hooks for family accounts: sign-up within an invitation.
 
 Glue only: each hook asks a service in `homeroom.families.accounts`.
 """
@@ -7,8 +6,6 @@ Glue only: each hook asks a service in `homeroom.families.accounts`.
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
-from allauth.core import context
-from django import forms
 from django.utils import timezone
 
 from homeroom.families import accounts, session
@@ -20,16 +17,6 @@ class FamilyAccountAdapter(DefaultAccountAdapter):
         # second account for the same person.
         invitation = session.invitation_opened(request)
         return invitation is None or invitation.member_id is None
-
-    def clean_email(self, email: str) -> str:
-        request = context.request
-        try:
-            accounts.email_validate_personal(
-                email=email, students=session.students_concerned(request)
-            )
-        except ValueError as error:
-            raise forms.ValidationError(str(error)) from None
-        return email
 
     def is_email_verified(self, request, email: str) -> bool:
         # The invitation e-mail's own address: opening its link proved the person reads it.

@@ -3,14 +3,35 @@
 
 from __future__ import annotations
 
+from allauth.account.forms import AddEmailForm as AllauthAddEmailForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from allauth.core import context
 from django import forms
 
-from homeroom.families import session
+from homeroom.families import accounts, session
 
 
-class SignupForm(AllauthSignupForm):
+class PersonalEmailMixin:
+    """A family's e-mail is their own, not a student's school address (seed 001). Only on
+    sign-up and on adding an address: elsewhere (password reset) the answer would tell anyone
+    whether an address is a student's."""
+
+    def clean_email(self) -> str:
+        email = super().clean_email()
+        try:
+            accounts.email_validate_personal(
+                email=email, students=session.students_concerned(context.request)
+            )
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+        return email
+
+
+class AddEmailForm(PersonalEmailMixin, AllauthAddEmailForm):
+    """allauth's change of sign-in address (verified before it replaces the old one)."""
+
+
+class SignupForm(PersonalEmailMixin, AllauthSignupForm):
     """allauth's sign-up (e-mail, password) with the person's name; within an invitation, both
     start as the invitation has them."""
 

@@ -38,7 +38,7 @@ from homeroom.families.models import Connection, FamilyMember, Invitation
 from homeroom.families.tokens import token_new
 from homeroom.notify.models import Delivery
 from homeroom.notify.services import delivery_bounced_signal, message_send
-from homeroom.rostering.sync.apply import datetime_adapt, rows_insert
+from homeroom.rostering.sync.apply import datetime_adapt, rows_insert, statistics_refresh
 from homeroom.rostering.sync.contacts import email_normalize, phone_e164
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ MSG_RESEND_ACCEPTED = "This invitation was accepted; the family is already conne
 MSG_RESEND_REVOKED = "This invitation was revoked."
 MSG_OTHER_DISTRICT = "Every student must belong to the invitation's district."
 CHUNK = 500  # values per `IN (…)`
+BULK = 10_000  # rows written at once beyond which PostgreSQL's statistics are refreshed
+ROSTER_MODELS = (GuardianContact, GuardianLink, Student, School, Invitation, Connection)
 
 
 # -- family sync -----------------------------------------------------------------------------
@@ -77,11 +79,13 @@ def family_sync(
     district: District,
     run_id: int | None,
     now: datetime,
+    bulk: bool = False,
     contact_ids: Collection[int] | None = None,
 ):
     """Issue the invitations and connections the roster now calls for; remove those of guardians
     who left it when the district says so. Call inside the sync's transaction, after apply.
-    Returns a FamilySyncCounts, or None when family sync is off for the district.
+    Returns a FamilySyncCounts, or None when family sync is off for the district. `bulk` says
+    the run has just written many roster rows (PostgreSQL then refreshes its statistics).
 
     `contact_ids` limits the work to these guardian contacts (an events sync passes those whose
     rows or students it changed), so that it costs in proportion to them; default: every one.
@@ -92,6 +96,7 @@ def family_sync(
     if not options.family_sync:
         return None
     counts = FamilySyncCounts()
+    statistics_refresh(ROSTER_MODELS, always=bulk)
     stamp = datetime_adapt(now)
     scope, scope_params = _scope_sql(options)
     tables = _tables()
@@ -122,6 +127,8 @@ def family_sync(
                 [stamp, run_id, district.pk, *scope_params, *only_params],
             )
             counts.invitations_created += max(cursor.rowcount, 0)
+    if counts.invitations_created > BULK:
+        statistics_refresh([Invitation], always=True)
     # 2. This run's invitations that belong to an existing account (seed 000's matching rule).
     if counts.invitations_created and FamilyMember.objects.exists():
         fresh = Invitation.objects.filter(district=district, created_by_run_id=run_id)

@@ -38,15 +38,22 @@ UNUSABLE_STATUS = {
 }
 
 
+# The first page's address carries the link's token, so no request from these pages may carry
+# it in a Referer. "no-referrer" would do that, but browsers then send `Origin: null` with the
+# page's own form posts, and Django's CSRF check (rightly) refuses those: the opening button
+# would never work (the browser test saw it). "strict-origin" sends only the site's origin, never
+# a path, to anyone: the token stays out of every Referer and CSRF keeps its Origin check.
+INVITATION_REFERRER_POLICY = "strict-origin"
+
+
 def invitation_page(view):
-    """Invitation pages: never cached, never indexed, and no Referer to anything they link to
-    (the link's token is in the first page's address)."""
+    """Invitation pages: never cached, never indexed, no token in a Referer."""
 
     @never_cache
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
-        response["Referrer-Policy"] = "no-referrer"
+        response["Referrer-Policy"] = INVITATION_REFERRER_POLICY
         response["X-Robots-Tag"] = "noindex, nofollow"
         return response
 
@@ -105,6 +112,8 @@ def invitation(request):
             step = accounts.Step("accepted", step.invitation)
     except accounts.InvitationUnusable as error:
         return _unusable(request, error)
+    except ValueError:  # a child was added meanwhile (a sync): ask about it first
+        return redirect("families:invitation")
     if step.kind == "accepted":
         session.invitation_forget(request)
         messages.success(request, "Your children are connected to your account.")
@@ -115,21 +124,22 @@ def invitation(request):
 @invitation_page
 @require_POST
 def connection_confirm(request, connection_id: int):
-    """ "Yes, this is my child", for a child of the opened invitation."""
+    """The answer "yes, this is my child", for a child of the opened invitation."""
     return _invitation_decision(request, connection_id, decline=False)
 
 
 @invitation_page
 @require_http_methods(["GET", "POST"])
 def connection_decline(request, connection_id: int):
-    """ "This is not my child": a page to make sure, then the POST that tells the school."""
+    """The answer "this is not my child": a page to make sure, then the POST that tells the
+    school."""
     return _invitation_decision(request, connection_id, decline=True)
 
 
 @family_page
 @require_POST
 def pending_confirm(request, connection_id: int):
-    """ "Yes, this is my child", for a child the sync added to the account later."""
+    """The answer "yes, this is my child", for a child the sync added to the account later."""
     return _member_decision(request, connection_id, decline=False)
 
 

@@ -302,7 +302,13 @@ def district_sync(
             started = time.perf_counter()
             # A self-check writes no roster rows, so family sync would count against the old
             # roster: it is left out of the report rather than reported wrong.
-            family = None if dry_run else family_sync(district=district, run_id=run.pk, now=now)
+            family = (
+                None
+                if dry_run
+                else family_sync(
+                    district=district, run_id=run.pk, now=now, bulk=plan.writes > BULK_WRITES
+                )
+            )
         if family is not None:
             timings.stages["family sync"] = time.perf_counter() - started
             run.family_counts = family.as_counts()
@@ -389,6 +395,7 @@ def _fail(run: SyncRun, code: str, message: str) -> None:
 # students on SQLite, measured), far inside it.
 LEASE = timedelta(minutes=15)
 LEASE_RENEW_EVERY = 30.0  # seconds
+BULK_WRITES = 10_000  # a run that writes more refreshes PostgreSQL's statistics before family sync
 
 
 def run_start(*, district: District, kind: str, trigger: str, force: bool = False) -> SyncRun:

@@ -141,3 +141,12 @@ def test_change_password(client, member):
     assert member.user.check_password("a whole new passphrase")
     # The person is told by e-mail that their password changed
     assert [m.to for m in mail.outbox] == [[member.user.email]]
+
+
+def test_password_reset_does_not_tell_whether_an_address_is_a_students(client):
+    StudentFactory(email="ada@students.hillsd.org")
+
+    response = client.post(reverse("account_reset_password"), {"email": "ada@students.hillsd.org"})
+
+    assert response.status_code == 302  # the same answer as for any address
+    assert "school e-mail" not in response.content.decode()

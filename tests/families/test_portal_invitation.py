@@ -77,7 +77,7 @@ def test_link_reveals_nothing_before_it_is_opened(client):
     for secret in ("Ada", "Lovelace", "Hill Elementary", "Pat Guardian", invitation.email):
         assert secret not in page
     assert "Open the invitation" in page
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "strict-origin"
     assert "no-store" in response["Cache-Control"]
     invitation.refresh_from_db()
     assert invitation.opened_at is None
@@ -106,7 +106,7 @@ def test_opening_shows_school_and_child_then_the_next_child(client):
     assert response.status_code == 302
     assert response["Location"] == INVITATION
     page = client.get(INVITATION)
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "strict-origin"
     assert page.context["step"].connection.student == ada
     assert "Hill Elementary" in page.content.decode()
     assert "Child 1 of 2" in page.content.decode()

@@ -183,7 +183,7 @@ def test_sign_ups_are_rate_limited(client):
     assert codes[-1] == 429
 
 
-def test_invitation_pages_send_no_referrer_and_are_not_cached(client):
+def test_invitation_pages_send_no_path_in_a_referer_and_are_not_cached(client):
     invitation, token = invitation_sent(students=[StudentFactory()])
     responses = [client.get(f"/i/{token}"), client.post(f"/i/{token}")]
     responses.append(client.get(reverse("families:invitation")))
@@ -192,7 +192,7 @@ def test_invitation_pages_send_no_referrer_and_are_not_cached(client):
     responses.append(client.post(f"/i/{token_new()[0]}"))  # an unusable link's page too
 
     for response in responses:
-        assert response["Referrer-Policy"] == "no-referrer"
+        assert response["Referrer-Policy"] == "strict-origin"
         assert "no-store" in response["Cache-Control"]
         assert "noindex" in response["X-Robots-Tag"]
 

@@ -104,7 +104,11 @@ def test_no_scheduled_sync_when_daily_sync_is_off_paused_or_never_synced(db):
         name="Summer", pause_from=date(2026, 6, 1), pause_until=date(2026, 8, 31)
     )
     never = new_district(name="Never")
-    now = at("2026-07-16T12:00")  # well after every district's start of July 15
+    # a minute after the start of the evening of July 15 for each of them
+    now = max(
+        nightly_start(region="us_nz", district_id=d.pk, day=date(2026, 7, 15))
+        for d in (off, summer, never)
+    ) + timedelta(minutes=1)
     assert dispatch(now) == []
     summer.sync.pause_until = date(2026, 7, 14)
     summer.sync.save()
@@ -129,6 +133,11 @@ def test_events_polling_every_few_minutes_between_nightly_syncs(db):
 
 def test_districts_of_all_regions_in_one_dispatch(db):
     districts = {r: synced_district(name=r, region=r) for r in ("us_nz", "au", "uk")}
-    now = at("2026-07-16T12:00")
+    # a minute after the last of their starts of the local evening of July 15
+    starts = [
+        nightly_start(region=r, district_id=d.pk, day=date(2026, 7, 15))
+        for r, d in districts.items()
+    ]
+    now = max(starts) + timedelta(minutes=1)
     queued = dispatch(now)
     assert sorted(queued) == sorted(("nightly", d.pk) for d in districts.values())

@@ -295,6 +295,27 @@ def rows_insert(model, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
     _executemany(f"INSERT INTO {_table(model)} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
+def statistics_refresh(models, *, always: bool = False, stale_share: float = 0.2) -> None:
+    """PostgreSQL plans joins from table statistics, which a bulk load leaves stale until
+    autovacuum's next pass: a first family sync planned on them took 240 s instead of 3 s
+    (measured). Refresh the statistics of the tables that changed by more than `stale_share`
+    since they were last analyzed, or of all of them (`always`: rows written by the current
+    transaction are not counted yet). SQLite needs nothing."""
+    if connection.vendor != "postgresql":
+        return
+    names = [model._meta.db_table for model in models]
+    with connection.cursor() as cursor:
+        if not always:
+            cursor.execute(
+                "SELECT relname, n_live_tup, n_mod_since_analyze FROM pg_stat_user_tables "
+                "WHERE relname = ANY(%s)",
+                [names],
+            )
+            names = [n for n, live, mods in cursor.fetchall() if mods > stale_share * max(live, 1)]
+        for name in names:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(name)}")
+
+
 def _delete_where(model, column: str, pks: list[int]) -> None:
     for start in range(0, len(pks), CHUNK):
         chunk = pks[start : start + CHUNK]
