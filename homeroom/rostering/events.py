@@ -41,6 +41,7 @@ from homeroom.rostering.sync.apply import plan_apply
 from homeroom.rostering.sync.partial import (
     ActiveCounts,
     ScopedIdMaps,
+    enrolled_students,
     held_rows,
     plan_ids,
     references,
@@ -188,7 +189,12 @@ def _plan(
         wire_basis=None,
         active=ActiveCounts(district),
     )
+    # Most students an updated section lists, it already enrolls: read through its enrollments.
+    enrolled = enrolled_students([row.pk for row in rows["sections"].values()])
+    referred["students"] -= enrolled.keys()
     active, known = referred_rows(district, referred)
+    active["students"] |= {e for e, (_, live) in enrolled.items() if live} - every_touched
+    known["students"].update((ext, pk) for ext, (pk, _) in enrolled.items())
     plan = reconcile(roster, held, settings, outside=active)
     # The basis belongs to the last full sync's whole roster, which this run did not read.
     plan.wire_basis_changed = False
