@@ -15,6 +15,7 @@ sync runs instead; its report opens with a warning that says why.
 
 from __future__ import annotations
 
+import gc
 import logging
 from datetime import datetime, timedelta
 
@@ -92,6 +93,10 @@ def district_events_sync(
     if run.status != SyncRun.Status.RUNNING:
         return run
     owned = None  # a source this run opened, and so closes
+    # As in `district_sync`: the run's objects hold no cycles, and collecting while tens of
+    # thousands of link tuples are built took 0.2 s of an events sync of 1,000 changes.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         if source is None:
             owned = source = source_for(district)
@@ -104,6 +109,8 @@ def district_events_sync(
     finally:
         if owned is not None:
             owned.close()
+        if gc_was_enabled:
+            gc.enable()
     return run
 
 
