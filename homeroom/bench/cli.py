@@ -48,3 +48,20 @@ def sync(size: str, seed: int, database_url: str | None) -> None:
     from homeroom.bench.sync import bench_sync
 
     bench_sync(size=size, seed=seed, database_url=database_url)
+
+
+@bench.command()
+@click.option("--size", type=click.Choice(list(SIZES)), default="large", show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--changes", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option(
+    "--database-url",
+    default=None,
+    help="Benchmark on PostgreSQL: a database of its own, dropped and re-created. "
+    "Default: a new SQLite file.",
+)
+def events(size: str, seed: int, changes: int, database_url: str | None) -> None:
+    """An events sync of `--changes` changes against a no-change full re-sync."""
+    from homeroom.bench.events import bench_events
+
+    bench_events(size=size, seed=seed, changes=changes, database_url=database_url)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -73,11 +74,21 @@ class FamilySyncCounts:
         }
 
 
-def family_sync(*, district: District, run_id: int | None, now: datetime, bulk: bool = False):
+def family_sync(
+    *,
+    district: District,
+    run_id: int | None,
+    now: datetime,
+    bulk: bool = False,
+    contact_ids: Collection[int] | None = None,
+):
     """Issue the invitations and connections the roster now calls for; remove those of guardians
     who left it when the district says so. Call inside the sync's transaction, after apply.
     Returns a FamilySyncCounts, or None when family sync is off for the district. `bulk` says
     the run has just written many roster rows (PostgreSQL then refreshes its statistics).
+
+    `contact_ids` limits the work to these guardian contacts (an events sync passes those whose
+    rows or students it changed), so that it costs in proportion to them; default: every one.
 
     The rows are written by INSERT … SELECT: a first family sync of a large district issues
     100,000+ invitations without carrying them through Python."""
@@ -89,6 +100,7 @@ def family_sync(*, district: District, run_id: int | None, now: datetime, bulk: 
     stamp = datetime_adapt(now)
     scope, scope_params = _scope_sql(options)
     tables = _tables()
+    parts = list(_contact_parts(contact_ids))
     # 1. An invitation for every active contact the roster links to an active student in scope
     # and that has none yet. Its children become connections when it is sent (from the roster
     # as it is then); an invitation that cannot be sent lists them at once (step 3).
@@ -106,11 +118,15 @@ def family_sync(*, district: District, run_id: int | None, now: datetime, bulk: 
           AND EXISTS (SELECT 1 FROM {tables["link"]} gl
               JOIN {tables["student"]} s ON s.id = gl.student_id
               JOIN {tables["school"]} sc ON sc.id = s.school_id
-              WHERE gl.contact_id = c.id AND s.archived_at IS NULL {scope})
+              WHERE gl.contact_id = c.id AND s.archived_at IS NULL {scope}) {{only}}
     """
     with connection.cursor() as cursor:
-        cursor.execute(insert, [stamp, run_id, district.pk, *scope_params])
-        counts.invitations_created = max(cursor.rowcount, 0)
+        for only, only_params in parts:
+            cursor.execute(
+                insert.replace("{only}", only.replace("{column}", "c.id")),
+                [stamp, run_id, district.pk, *scope_params, *only_params],
+            )
+            counts.invitations_created += max(cursor.rowcount, 0)
     if counts.invitations_created > BULK:
         statistics_refresh([Invitation], always=True)
     # 2. This run's invitations that belong to an existing account (seed 000's matching rule).
@@ -137,12 +153,15 @@ def family_sync(*, district: District, run_id: int | None, now: datetime, bulk: 
             AND cn.student_id = gl.student_id
         WHERE c.district_id = %s AND c.archived_at IS NULL AND s.archived_at IS NULL {scope}
           AND (cn.id IS NULL OR cn.status = %s)
-          AND NOT (i.status = %s AND COALESCE(i.created_by_run_id, 0) = %s)
+          AND NOT (i.status = %s AND COALESCE(i.created_by_run_id, 0) = %s) {{only}}
     """
     params = [district.pk, *scope_params, Connection.Status.REMOVED, Invitation.Status.ISSUED]
+    found = []
     with connection.cursor() as cursor:
-        cursor.execute(missing, [*params, run_id or 0])
-        found = cursor.fetchall()
+        for only, only_params in parts:
+            sql = missing.replace("{only}", only.replace("{column}", "gl.contact_id"))
+            cursor.execute(sql, [*params, run_id or 0, *only_params])
+            found += cursor.fetchall()
     rows = [row[:5] + (Connection.Status.PENDING, stamp) for row in found if row[5] is None]
     reactivate = [row[5] for row in found if row[5] is not None]
     columns = ("student_id", "invitation_id", "member_id", "contact_id", "relationship")
@@ -151,7 +170,7 @@ def family_sync(*, district: District, run_id: int | None, now: datetime, bulk: 
     counts.connections_created = len(rows) + len(reactivate)
     # 4. Clever as the source of truth: a guardian who left loses the child's connection.
     if options.remove_departed_guardians:
-        departed = _departed_connections(district)
+        departed = [pk for part in parts for pk in _departed_connections(district, only=part)]
         _statuses_set(departed, Connection.Status.REMOVED, now=now, run_id=run_id)
         counts.connections_removed = len(departed)
     return counts
@@ -196,7 +215,21 @@ def _eligible_links(district: District, *, contact_id: int) -> list[tuple[int, i
         return cursor.fetchall()
 
 
-def _departed_connections(district: District) -> list[int]:
+def _contact_parts(contact_ids: Collection[int] | None) -> Iterator[tuple[str, list[int]]]:
+    """A condition on a contact id column (`{column}` stands for it) with its parameters,
+    per chunk of `contact_ids`; one empty condition when every contact counts."""
+    if contact_ids is None:
+        yield "", []
+        return
+    ids = sorted(contact_ids)
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        yield f"AND {{column}} IN ({', '.join(['%s'] * len(chunk))})", chunk
+
+
+def _departed_connections(
+    district: District, *, only: tuple[str, list[int]] = ("", [])
+) -> list[int]:
     """Live connections whose guardian's link to the student is gone from the roster."""
     link_table = GuardianLink._meta.db_table
     sql = f"""
@@ -205,11 +238,11 @@ def _departed_connections(district: District) -> list[int]:
         JOIN {GuardianContact._meta.db_table} c ON c.id = cn.contact_id
         LEFT JOIN {link_table} gl ON gl.contact_id = cn.contact_id AND gl.student_id = cn.student_id
         WHERE c.district_id = %s AND cn.status IN (%s, %s)
-          AND (gl.id IS NULL OR c.archived_at IS NOT NULL)
-    """
+          AND (gl.id IS NULL OR c.archived_at IS NOT NULL) {{only}}
+    """.replace("{only}", only[0].replace("{column}", "cn.contact_id"))
     live = [Connection.Status.PENDING, Connection.Status.CONFIRMED]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [district.pk, *live])
+        cursor.execute(sql, [district.pk, *live, *only[1]])
         return [pk for (pk,) in cursor.fetchall()]
 
 

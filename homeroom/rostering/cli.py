@@ -166,9 +166,11 @@ def district_list_command() -> None:
         click.echo(f"{found.slug}\t{found.name}\t{status}")
 
 
-def sync_with_progress(found, *, dry_run: bool = False, force: bool = False):
+def sync_with_progress(found, *, dry_run: bool = False, force: bool = False, events: bool = False):
     """Sync a district in this process with a progress line per stage, then send the
-    invitations it issued (a terminal needs no worker running). Returns the run."""
+    invitations it issued (a terminal needs no worker running). Returns the run. With
+    `events`, apply Clever's events since the last sync instead (or a full sync, if it must)."""
+    from homeroom.rostering.events import district_events_sync
     from homeroom.rostering.services import district_sync
 
     with Progress(
@@ -190,9 +192,16 @@ def sync_with_progress(found, *, dry_run: bool = False, force: bool = False):
             detail = f"{done:,}" + (f" / {total:,}" if total else "") if done or total else ""
             progress.update(tasks[stage], detail=detail)
 
-        run = district_sync(
-            district=found, dry_run=dry_run, force=force, progress=report, send_invitations=False
-        )
+        if events:
+            run = district_events_sync(district=found, send_invitations=False)
+        else:
+            run = district_sync(
+                district=found,
+                dry_run=dry_run,
+                force=force,
+                progress=report,
+                send_invitations=False,
+            )
     if run.status == "completed" and not dry_run:
         from homeroom.families.cli import invitations_send_with_progress
 
@@ -205,14 +214,21 @@ def sync_with_progress(found, *, dry_run: bool = False, force: bool = False):
 @click.argument("slug")
 @click.option("--dry-run", is_flag=True, help="Self-check: report the plan, write nothing.")
 @click.option("--force", is_flag=True, help="Archive even beyond the deletion threshold.")
+@click.option(
+    "--events",
+    is_flag=True,
+    help="Apply only Clever's events since the last sync (a full sync when they cannot tell).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
-def sync(slug: str, dry_run: bool, force: bool, as_json: bool) -> None:
+def sync(slug: str, dry_run: bool, force: bool, events: bool, as_json: bool) -> None:
     """Sync a district from its source now. Exit status 0 when the run completed."""
     _setup()
     from homeroom.rostering.services import run_report
 
+    if events and (dry_run or force):
+        raise click.UsageError("--events cannot be combined with --dry-run or --force.")
     found = _district(slug)
-    run = sync_with_progress(found, dry_run=dry_run, force=force)
+    run = sync_with_progress(found, dry_run=dry_run, force=force, events=events)
     report_data = run_report(run)
     if as_json:
         click.echo(json.dumps(report_data, indent=2))
@@ -223,7 +239,8 @@ def sync(slug: str, dry_run: bool, force: bool, as_json: bool) -> None:
 
 def _print_run(report: dict) -> None:
     out = Console()
-    title = "Self-check (nothing written)" if report["kind"] == "dry_run" else "Sync"
+    titles = {"dry_run": "Self-check (nothing written)", "events": "Events sync"}
+    title = titles.get(report["kind"], "Sync")
     out.print(f"[bold]{title} of {report['district']}: {report['status'].upper()}[/bold]")
     if report["error_code"]:
         out.print(f"[red]{report['error_code']}[/red]: {report['error_message']}")

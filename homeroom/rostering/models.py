@@ -139,6 +139,11 @@ class SyncRun(models.Model):
     warning_count = models.PositiveIntegerField(default=0)
     # [{"entity", "reason", "count"}] over every warning, most frequent first.
     warning_summary = models.JSONField(default=list, blank=True)
+    # Clever's events position this run leaves, when it completes: a full sync's is the newest
+    # event before it read the roster, an events sync's the last event it applied. The next
+    # events sync starts after the one of the district's latest completed run that has one.
+    # None: none known; "": the feed was empty (NULL and "" differ, hence a nullable text).
+    events_cursor = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     error_code = models.CharField(max_length=40, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
 

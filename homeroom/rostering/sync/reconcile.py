@@ -23,7 +23,7 @@ students, staff or sections archives nothing and says why, unless forced.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, NamedTuple
 
@@ -110,6 +110,9 @@ class HeldState:
     # Keys are ("sis_id", value), ("student_number", value), ("email", normalised value).
     adoptable: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
     wire_basis: int | None = None  # the basis of the last completed run (`wire_basis`)
+    # Active managed rows per guarded entity, when `rows` holds only some of the district's (an
+    # events sync); looked up only for an entity the plan archives, so it may count lazily.
+    active: Mapping[str, int] | None = None
 
 
 @dataclass
@@ -443,8 +446,18 @@ def _settings_fingerprint(settings: Settings, entity: str) -> tuple:
     }.get(entity, ())
 
 
-def reconcile(roster: Roster, held: HeldState, settings: Settings, *, force: bool = False) -> Plan:
-    """Compare the roster with what Homeroom holds and decide every write."""
+def reconcile(
+    roster: Roster,
+    held: HeldState,
+    settings: Settings,
+    *,
+    force: bool = False,
+    outside: dict[str, set[str]] | None = None,
+) -> Plan:
+    """Compare the roster with what Homeroom holds and decide every write.
+
+    `outside`: external ids per entity that records may refer to besides the roster's own, for a
+    roster that holds only some records (an events sync's changes)."""
     basis = wire_basis(roster, settings)
     if basis != held.wire_basis:
         roster = _read_unchanged(roster)
@@ -453,11 +466,13 @@ def reconcile(roster: Roster, held: HeldState, settings: Settings, *, force: boo
     # A record may only point at what this run's roster holds in scope: a row that is leaving
     # (out of scope, or gone from the roster) is archived by this run, not linked to.
     known = {name: {r.external_id for r in records[name]} for name in ENTITIES}
+    for name, ids in (outside or {}).items():
+        known[name] |= ids
     ctx = _Context(
         settings=settings,
         known=known,
         warnings=warnings,
-        roster_schools={s.external_id for s in roster.schools},
+        roster_schools={s.external_id for s in roster.schools} | known["schools"],
         wires=roster.wires,
     )
     plan = Plan(
@@ -672,7 +687,10 @@ def _guard_archiving(plan: Plan, held: HeldState, settings: Settings, *, force: 
         count = len(changes.archives)
         if not count or force:
             continue
-        active = sum(1 for row in held.rows[name].values() if row.managed and not row.archived)
+        if held.active is not None:
+            active = held.active[name]
+        else:
+            active = sum(1 for r in held.rows[name].values() if r.managed and not r.archived)
         if count * 100 <= threshold * active:
             continue
         plan.archiving_blocked = True

@@ -66,19 +66,7 @@ def held_state(
     read, before the rest: a sync's fetch waits for them before it reads the users."""
     rows: dict[str, dict[str, Current]] = {}
     for name in (*USERS, *(name for name in MODELS if name not in USERS)):
-        model = MODELS[name]
-        claimed, wire = "FALSE", "wire_hash"
-        if name in CLAIMABLE:
-            # XOR, written so that SQLite and PostgreSQL both have it: (a | b) - (a & b).
-            mixed = f"(wire_hash | {CLAIMED_MIX}) - (wire_hash & {CLAIMED_MIX})"
-            claimed = "claimed_at IS NOT NULL"
-            wire = f"CASE WHEN claimed_at IS NULL THEN wire_hash ELSE {mixed} END"
-        # Plain SQL: the ORM's per-value converters cost 1.5 s over a large district (measured),
-        # and these values need none.
-        sql = (
-            f"SELECT external_id, id, sync_hash, archived_at IS NOT NULL, sync_managed, {claimed}, "
-            f"{wire} FROM {model._meta.db_table} WHERE district_id = %s AND external_id <> ''"
-        )
+        sql = held_select(name) + " AND external_id <> ''"
         with connection.cursor() as cursor:
             cursor.execute(sql, [district.pk])
             rows[name] = {row[0]: Current._make(row[1:]) for row in cursor.fetchall()}
@@ -87,6 +75,23 @@ def held_state(
     # From the database, not the district object: another process may have synced since it was read.
     basis = District.objects.filter(pk=district.pk).values_list("wire_basis", flat=True).first()
     return HeldState(rows=rows, adoptable=_adoptable(district), wire_basis=basis)
+
+
+def held_select(name: str) -> str:
+    """SELECT of an entity's rows as `Current` tuples (after the external id), of the district
+    given as the first parameter; callers add conditions."""
+    claimed, wire = "FALSE", "wire_hash"
+    if name in CLAIMABLE:
+        # XOR, written so that SQLite and PostgreSQL both have it: (a | b) - (a & b).
+        mixed = f"(wire_hash | {CLAIMED_MIX}) - (wire_hash & {CLAIMED_MIX})"
+        claimed = "claimed_at IS NOT NULL"
+        wire = f"CASE WHEN claimed_at IS NULL THEN wire_hash ELSE {mixed} END"
+    # Plain SQL: the ORM's per-value converters cost 1.5 s over a large district (measured),
+    # and these values need none.
+    return (
+        f"SELECT external_id, id, sync_hash, archived_at IS NOT NULL, sync_managed, {claimed}, "
+        f"{wire} FROM {MODELS[name]._meta.db_table} WHERE district_id = %s"
+    )
 
 
 def known_wires(rows: dict[str, dict[str, Current]]) -> KnownWires:

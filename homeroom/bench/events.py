@@ -1,0 +1,97 @@
+"""`homeroom bench events`: an events sync of a district's changes against a no-change full
+re-sync of the same district (issue 5: an events sync of 1,000 changes ≤ 5 % of the re-sync).
+
+The district is synced fully twice (the second is the no-change re-sync), then `--changes`
+realistic changes are made with `mutate` to a *copy* of the sandbox store (the cached store is
+shared with the other benchmarks and must stay as generated), which the sandbox serves from its
+own process throughout. The events sync applies them; a last full sync checks that it left
+nothing for a full sync to do. Family sync is on, so its share of the events sync is measured.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from homeroom.bench.sync import TOKEN, _use_fresh_database
+from homeroom.paths import data_dir_from_env
+from homeroom.sandbox.runner import open_store, sandbox_process, store_path
+
+TARGET = 0.05
+
+
+def bench_events(*, size: str, seed: int, changes: int, database_url: str | None) -> None:
+    cached = store_path(data_dir_from_env(), size=size, seed=seed)
+    store = open_store(cached, size=size, seed=seed)
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    copy_dir = Path(tempfile.mkdtemp(prefix="homeroom-bench-events-"))
+    copy = store_path(copy_dir, size=size, seed=seed)
+    copy.parent.mkdir(parents=True)
+    shutil.copy(cached, copy)
+    try:
+        _bench(size=size, seed=seed, changes=changes, database_url=database_url, copy=copy)
+    finally:
+        shutil.rmtree(copy_dir, ignore_errors=True)
+
+
+def _bench(*, size: str, seed: int, changes: int, database_url: str | None, copy: Path) -> None:
+    _use_fresh_database(database_url)
+    from django.core.management import call_command
+    from django.db import connection
+
+    from homeroom.rostering.events import district_events_sync
+    from homeroom.rostering.services import district_add, district_settings_update, district_sync
+    from homeroom.sandbox.mutate import mutate
+    from homeroom.sandbox.store import Store
+
+    call_command("migrate", verbosity=0)
+    click.echo(f"district: {size} (seed {seed}); database: {connection.vendor}")
+
+    def timed(label: str, sync) -> tuple[float, dict]:
+        started = time.perf_counter()
+        run = sync()
+        elapsed = time.perf_counter() - started
+        if run.status != "completed":
+            raise click.ClickException(f"{label} failed: {run.error_message}")
+        return elapsed, run
+
+    with sandbox_process(size=size, seed=seed, token=TOKEN, data_dir=copy.parent.parent) as url:
+        district = district_add(name=f"Bench {size}", source_url=url, token=TOKEN)
+        district_settings_update(district=district, changes={"family_sync": True})
+        district.sync.refresh_from_db()
+
+        def full():
+            return district_sync(district=district, send_invitations=False)
+
+        def events():
+            return district_events_sync(district=district, send_invitations=False)
+
+        timed("full first sync", full)
+        resync, _ = timed("no-change re-sync", full)
+        summary = mutate(Store(copy), changes=changes, seed=seed + 1000)
+        took, run = timed("events sync", events)
+        if run.kind != "events":
+            raise click.ClickException(f"the events sync fell back: {run.warnings[:1]}")
+        check, after = timed("full sync after it", full)
+    written = _written(run.counts)
+    family = run.family_counts.get("invitations", {}).get("created", 0)
+    click.echo(f"{'no-change re-sync':<22} {resync:7.2f}s")
+    click.echo(
+        f"{'events sync':<22} {took:7.2f}s  ({summary['changes']:,} changes, "
+        f"{summary['events']:,} events; {written:,} rows written; {family:,} invitations)"
+    )
+    click.echo(f"events / re-sync        {took / resync:6.1%}  (target <= {TARGET:.0%})")
+    click.echo(
+        f"{'full sync after it':<22} {check:7.2f}s  ({_written(after.counts):,} rows written: "
+        "the events left nothing to do)"
+    )
+
+
+def _written(counts: dict[str, dict[str, int]]) -> int:
+    actions = ("created", "updated", "archived", "unarchived")
+    return sum(c[a] for c in counts.values() for a in actions)

@@ -1,0 +1,152 @@
+"""Clever's Events API: the newest event's id, and the events after a saved one, as changes.
+
+An event is `{id, type: "<record type>.<created|updated|deleted>", created, data: {object}}`;
+`*.updated` events also carry `previous_attributes`, which Clever's spec puts beside `data` and
+its old Ruby client reads inside it: both are accepted (Homeroom needs only the object, which is
+the whole record). The feed lists events oldest first and keeps 30 days of them; a saved id that
+is older, or unknown, is a 404, after which only a full sync can catch up.
+
+`roster_changes` folds a batch of events into the state they leave each record in, in feed order:
+the last event of a record wins, so an update after a create in the same batch, or a delete after
+an update, ends as Clever's Data API now serves the record, and replaying a batch changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from homeroom.rostering.sources.base import SourceError
+from homeroom.rostering.sources.clever.client import MAX_LIMIT, CleverClient, decode_page
+from homeroom.rostering.sources.clever.source import (
+    _course,
+    _dict,
+    _school,
+    _section,
+    _term,
+    user_from_dict,
+)
+from homeroom.rostering.sources.records import (
+    ContactRecord,
+    StaffRecord,
+    StudentRecord,
+)
+
+log = logging.getLogger(__name__)
+
+# Larger than any 24-hex ObjectId: `ending_before` it, the newest event comes last.
+AFTER_ANY_ID = "f" * 24
+ACTIONS = ("created", "updated", "deleted")
+# Record types Homeroom syncs, with the converter of their objects (the source's own).
+CONVERTERS = {
+    "users": user_from_dict,
+    "sections": _section,
+    "schools": _school,
+    "terms": _term,
+    "courses": _course,
+}
+USER_ENTITIES = {StudentRecord: "students", StaffRecord: "staff", ContactRecord: "contacts"}
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    record_type: str  # users, sections, schools, terms, courses, …
+    action: str  # created, updated, deleted
+    object: dict[str, Any]
+    previous_attributes: dict[str, Any] | None = None
+
+
+def event_read(raw: Any) -> Event | None:
+    """One event of the feed, or None when it is not one Homeroom can read (logged by id)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+        return None
+    record_type, _, action = str(raw.get("type") or "").partition(".")
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    obj = data.get("object")
+    if action not in ACTIONS or not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        log.warning("clever events: skipped event %s of type %r", raw["id"], raw.get("type"))
+        return None
+    previous = raw.get("previous_attributes", data.get("previous_attributes"))
+    return Event(
+        id=raw["id"],
+        record_type=record_type,
+        action=action,
+        object=obj,
+        previous_attributes=previous if isinstance(previous, dict) else None,
+    )
+
+
+def events_newest(client: CleverClient) -> str:
+    """The id of Clever's newest event, "" when the feed is empty."""
+    # One page, not `pages()`: an `ending_before` page links `next` back to the newer events.
+    doc = client.get("/events", {"ending_before": AFTER_ANY_ID, "limit": 1})
+    items = doc.get("data") if isinstance(doc.get("data"), list) else []
+    ids = [i["data"].get("id") for i in items if isinstance(i, dict) and _dict(i.get("data"))]
+    return ids[-1] if ids and isinstance(ids[-1], str) else ""
+
+
+def events_newest_or_none(source: Any) -> str | None:
+    """`events_newest` for a sync's source; None when the source has no Clever events feed or it
+    could not be read (a full sync does not fail for it: the next events sync falls back)."""
+    client = getattr(source, "client", None)
+    if not isinstance(client, CleverClient):
+        return None
+    try:
+        return events_newest(client)
+    except SourceError as exc:
+        log.warning("clever events: newest event not read (%s)", exc.code)
+        return None
+
+
+def events_after(client: CleverClient, cursor: str) -> Iterator[Event]:
+    """Every event after `cursor` ("" for the whole feed), oldest first, following `next`.
+    Raises SourceError (`not_found` when Clever no longer has the cursor's event)."""
+    params = {"starting_after": cursor} if cursor else {}
+    for page in client.pages("/events", params, limit=MAX_LIMIT, decode=decode_page):
+        for raw in page:
+            event = event_read(raw)
+            if event is not None:
+                yield event
+
+
+@dataclass
+class RosterChanges:
+    """What a batch of events leaves the roster as: per entity, the records now present (by
+    external id) and the external ids of records that were deleted or can no longer be used."""
+
+    present: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Every external id the batch touched, per record type ("users" covers the three user
+    # entities: a user's role may have changed, so its row is looked for in each).
+    touched: dict[str, set[str]] = field(default_factory=dict)
+    events: int = 0
+    last_event: str | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (record type, reason)
+
+
+def roster_changes(events: Iterator[Event]) -> RosterChanges:
+    """Fold events into the final state of each record they touch (see the module's doc)."""
+    final: dict[tuple[str, str], Event] = {}
+    changes = RosterChanges()
+    for event in events:
+        changes.events += 1
+        changes.last_event = event.id
+        if event.record_type in CONVERTERS:
+            final[(event.record_type, event.object["id"])] = event
+    for (record_type, external_id), event in final.items():
+        changes.touched.setdefault(record_type, set()).add(external_id)
+        if event.action == "deleted":
+            continue
+        try:
+            record = CONVERTERS[record_type](event.object)
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            record = f"{external_id}: could not be read ({type(exc).__name__})"
+        if isinstance(record, str):  # as a full sync's source skips it: absent from the roster
+            changes.skipped.append((record_type, record))
+            log.warning("clever events: skipped a %s record: %s", record_type, record)
+            continue
+        entity = USER_ENTITIES[type(record)] if record_type == "users" else record_type
+        changes.present.setdefault(entity, {})[external_id] = record
+    return changes
