@@ -73,13 +73,17 @@ def student_merge(*, keep: Student, other: Student, user=None) -> Student:
         }
         now = timezone.now()
         if other.sync_managed:
+            # The wire hash goes with the identity: links that contacts held to `other` now
+            # point at `keep`, which a re-sync must see as the same confirmed student.
             identity = {
                 "external_id": other.external_id,
                 "sync_hash": other.sync_hash,
+                "wire_hash": other.wire_hash,
                 "sync_managed": True,
             }
-            other.external_id, other.sync_hash, other.sync_managed = "", None, False
-            other.save(update_fields=["external_id", "sync_hash", "sync_managed"])
+            other.external_id, other.sync_hash, other.wire_hash = "", None, None
+            other.sync_managed = False
+            other.save(update_fields=["external_id", "sync_hash", "wire_hash", "sync_managed"])
             for field, value in identity.items():
                 setattr(keep, field, value)
         other.archived_at = now

@@ -115,13 +115,14 @@ def test_merge_moves_enrollments_and_guardian_links_and_archives_the_other(schoo
 
 def test_merge_inherits_the_other_students_place_in_the_roster(school):
     keep = StudentFactory(school=school)
-    other = SyncedStudentFactory(school=school)
+    other = SyncedStudentFactory(school=school, wire_hash=-42)
     external_id, digest = other.external_id, other.sync_hash
     student_merge(keep=keep, other=other)
     keep.refresh_from_db()
     other.refresh_from_db()
     assert (keep.external_id, keep.sync_hash, keep.sync_managed) == (external_id, digest, True)
-    assert (other.external_id, other.sync_managed) == ("", False)
+    assert keep.wire_hash == -42  # still the roster's confirmed student, for a re-sync
+    assert (other.external_id, other.sync_managed, other.wire_hash) == ("", False, None)
     assert other.archived_at is not None
 
 

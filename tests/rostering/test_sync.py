@@ -27,8 +27,9 @@ from tests.rostering.conftest import (
 )
 
 EMPLOYEE_ROLES = ("teacher", "staff", "district_admin")
+# Django records an executemany as "<n> times: <sql>"; apply writes with executemany.
 WRITE_TO_DIRECTORY = re.compile(
-    r"^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?directory_", re.IGNORECASE
+    r"^\s*(\S+ times: )?(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?directory_", re.IGNORECASE
 )
 
 

@@ -385,7 +385,7 @@ CONTACT_DETAILS = {
 }
 # Users an entity's row refers to, by the entity and the ids in its refs. A row is confirmed only
 # when they all are, so a marker that mentions none that stopped being confirmed is sound.
-REFERENCES: dict[str, tuple[str, Callable[[tuple], Iterable[str]]]] = {
+REFERENCES: dict[str, tuple[str, Callable[[Any], Iterable[str]]]] = {
     "contacts": ("students", lambda links: (student for student, _, _ in links)),
 }
 
@@ -400,9 +400,6 @@ class _Context:
     # Per entity reconciled so far: the external ids met, and those of them not confirmed.
     seen: dict[str, set[str]] = field(default_factory=dict)
     unconfirmed: dict[str, set[str]] = field(default_factory=dict)
-
-    def confirmed(self, entity: str, external_id: str) -> bool:
-        return external_id in self.seen[entity] and external_id not in self.unconfirmed[entity]
 
     def warn(self, entity: str, external_id: str, reason: str) -> None:
         self.warnings.append({"entity": entity, "external_id": external_id, "reason": reason})
@@ -492,6 +489,9 @@ def reconcile(
 
 def _read_unchanged(roster: Roster) -> Roster:
     """The roster with every `Unchanged` marker read into its record (the basis changed)."""
+    names = ("staff", "students", "contacts")
+    if not any(type(item) is Unchanged for name in names for item in getattr(roster, name)):
+        return roster
     wires = dict(roster.wires)
 
     def read(items: list) -> list:
@@ -506,7 +506,7 @@ def _read_unchanged(roster: Roster) -> Roster:
             out.append(item)
         return out
 
-    users = {name: read(getattr(roster, name)) for name in ("staff", "students", "contacts")}
+    users = {name: read(getattr(roster, name)) for name in names}
     return replace(roster, **users, wires=wires)
 
 
@@ -522,7 +522,11 @@ def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Conte
     wires = ctx.wires
     seen: set[str] = ctx.seen.setdefault(name, set())
     unconfirmed: set[str] = ctx.unconfirmed.setdefault(name, set())
-    referenced, referred = REFERENCES.get(name, ("", None))
+    warnings = ctx.warnings
+    # Refs name only records known this run, and every known record has been seen by then: one
+    # is confirmed unless it is among the unconfirmed.
+    referenced, referred = REFERENCES.get(name, ("", tuple))
+    unconfirmed_refs = ctx.unconfirmed.get(referenced)
     mentions = _mentions_unconfirmed(name, records, held, ctx)
     untouched = 0  # markers trusted: unchanged without being read
     for item in records:
@@ -547,7 +551,7 @@ def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Conte
         else:
             record = item
             wire = wires.get(ext)
-        warned = len(ctx.warnings)
+        warned = len(warnings)
         try:
             refs = to_refs(record, ctx)
         except Skip as skip:
@@ -560,8 +564,8 @@ def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Conte
             # else: outside what the settings sync, so absent: its row is archived as missing
             continue
         seen.add(ext)
-        if len(ctx.warnings) > warned or (
-            referred and not all(ctx.confirmed(referenced, i) for i in referred(refs))
+        if len(warnings) > warned or (
+            unconfirmed_refs and not unconfirmed_refs.isdisjoint(referred(refs))
         ):
             wire = None
         if wire is None:
@@ -588,7 +592,7 @@ def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Conte
         if claimed:
             for detail in CONTACT_DETAILS[name]:
                 values.pop(detail, None)
-        values["wire_hash"] = _stored_wire(wire, row)
+        values["wire_hash"] = wire if row is None else _stored_wire(wire, row)
         if row is None:
             pk = _adopt(name, record, values, adoptable)
             if pk is None:

@@ -15,6 +15,7 @@ from homeroom.rostering.sources.clever.client import decode_page
 from homeroom.rostering.sources.clever.source import (
     SKIP_NO_ID,
     SKIP_NOT_OBJECT,
+    WIRE,
     _dob,
     _iso_date,
     _read_user_page,
@@ -28,8 +29,10 @@ from homeroom.rostering.sources.records import (
     SectionRecord,
     StaffRecord,
     StudentRecord,
+    Unchanged,
 )
 from homeroom.sandbox.store import Store
+from tests.rostering.conftest import users_with_role
 
 from .conftest import (
     EditingTransport,
@@ -381,3 +384,58 @@ def test_nothing_personal_is_logged(demo_store: Store, caplog) -> None:
     assert "retrying" in logged and "skipped a record" in logged  # the log was written
     leaked = [value for value in personal if value in logged]
     assert leaked == []
+
+
+# -- wire hashes and Unchanged markers --------------------------------------------------------
+def test_users_come_with_stable_wire_hashes(demo_records, demo_store: Store) -> None:
+    def read() -> list:
+        return list(CleverSource(clever_client(sandbox_app(demo_store))).users_with_wire({}))
+
+    first, second = read(), read()
+    assert [user for _, user in first] == demo_records["users"]
+    assert [wire for wire, _ in first] == [wire for wire, _ in second]
+    wires = [wire for wire, _ in first]
+    assert len(set(wires)) == len(wires)
+    assert all(-(1 << 63) <= wire < 1 << 63 for wire in wires)  # as a database BIGINT holds it
+
+
+def test_known_users_come_as_markers_that_read_as_the_same_record(
+    demo_records, demo_store: Store
+) -> None:
+    # given the wire hashes of every other user, with the names the caller knows them by
+    users = list(CleverSource(clever_client(sandbox_app(demo_store))).users_with_wire({}))
+    known = {wire: ("entity", f"caller-{n}") for n, (wire, _) in enumerate(users) if n % 2}
+    # when the users are read again, in pages of 37 that mix known and new users
+    again = list(
+        CleverSource(clever_client(sandbox_app(demo_store)), limit=37).users_with_wire(known)
+    )
+    # then the known ones are markers carrying the caller's names, and read as the same records
+    assert [wire for wire, _ in again] == [wire for wire, _ in users]
+    for n, ((wire, item), (_, record)) in enumerate(zip(again, users, strict=True)):
+        if n % 2:
+            assert isinstance(item, Unchanged)
+            assert (item.entity, item.external_id, item.wire) == ("entity", f"caller-{n}", wire)
+            assert item.record() == record
+        else:
+            assert item == record
+
+
+def test_a_marker_tells_which_ids_its_bytes_mention(demo_store: Store) -> None:
+    contact = next(
+        c
+        for c in users_with_role(demo_store, "contact")
+        if c["roles"]["contact"]["student_relationships"]
+    )
+    raw = orjson.dumps(contact)
+    student = contact["roles"]["contact"]["student_relationships"][0]["student"]
+    other = next(
+        s["id"] for s in users_with_role(demo_store, "student") if s["id"].encode() not in raw
+    )
+
+    assert WIRE.matcher({student})(raw)
+    assert WIRE.matcher({other, student})(raw)
+    assert not WIRE.matcher({other})(raw)
+    assert not WIRE.matcher({student[:-1]})(raw)  # an id, not a part of one
+    # ids that JSON could write escaped, or too many of them: no cheap certain test
+    assert WIRE.matcher({'a"b'}) is None
+    assert WIRE.matcher({f"id{n}" for n in range(10_000)}) is None

@@ -413,7 +413,13 @@ def user_from_struct(raw: _User) -> UserRecord | str:
     first, last = name.first or "", name.last or ""
     student = roles.student
     if student is not None:
-        school_ids = _ids(student.school, student.schools)
+        school = student.school
+        # The usual student lists exactly their primary school: 0.1 s of a large district's
+        # 0.5 s of conversion went to the general case (measured).
+        if school and student.schools == [school]:
+            school_ids: tuple[str, ...] = (school,)
+        else:
+            school_ids = _ids(school, student.schools)
         if not school_ids:
             return SKIP_NO_SCHOOL.format(id=user_id)
         return StudentRecord(
@@ -444,9 +450,11 @@ def user_from_struct(raw: _User) -> UserRecord | str:
             phone_type=contact.phone_type or "",
             sis_id=contact.sis_id or "",
             relationships=tuple(
-                RelationshipRecord(rel.student, rel.relationship or "", rel.type or "")
-                for rel in contact.student_relationships or ()
-                if rel is not None and rel.student
+                [
+                    RelationshipRecord(rel.student, rel.relationship or "", rel.type or "")
+                    for rel in contact.student_relationships or ()
+                    if rel is not None and rel.student
+                ]
             ),
         )
     teacher, staff, admin = roles.teacher, roles.staff, roles.district_admin
@@ -582,21 +590,21 @@ def _read_user_page(body: bytes, *, known: KnownWires) -> tuple[list[Any], str |
         return [(None, item) for item in items], next_uri
     # Signed, as the database's BIGINT holds them.
     wires = [h - _WRAP if h > _SIGNED_MAX else h for h in map(xxhash.xxh3_64_intdigest, raws)]
-    out: list[Any] = []
-    misses: list[int] = []
-    for wire, raw in zip(wires, raws, strict=True):
-        hit = known.get(wire)
-        if hit is None:
-            misses.append(len(out))
-            out.append(None)
-        else:
-            out.append((wire, Unchanged(hit[0], hit[1], wire, raw, WIRE)))
+    hits = [at for at, wire in enumerate(wires) if wire in known] if known else []
     users: list[Any] | None = None
-    if len(misses) >= _WHOLE_PAGE_SHARE * len(raws):
+    if len(hits) <= (1 - _WHOLE_PAGE_SHARE) * len(raws):
         try:
             users = [item.data for item in _user_page_decoder.decode(body).data]
         except msgspec.ValidationError:
             pass
+    if users is not None and not hits:  # a first sync's pages
+        return list(zip(wires, users, strict=True)), None
+    out: list[Any] = [None] * len(raws)
+    for at in hits:
+        wire = wires[at]
+        entity, external_id = known[wire]
+        out[at] = (wire, Unchanged(entity, external_id, wire, raws[at], WIRE))
+    misses = [at for at, item in enumerate(out) if item is None]
     misfits = 0
     for at in misses:
         user = users[at] if users is not None else _decode_user(raws[at])
@@ -629,10 +637,13 @@ def _user(raw: Any) -> UserRecord | str:
 
 def _user_read(item: tuple[int | None, Any]) -> tuple[int | None, UserRecord | Unchanged] | str:
     wire, raw = item
-    if type(raw) is Unchanged:
+    if type(raw) is _User:  # the usual case, first
+        user = user_from_struct(raw)
+    elif type(raw) is Unchanged:
         return item
-    user = _user(raw)
-    return user if isinstance(user, str) else (wire, user)
+    else:
+        user = _user(raw)
+    return user if type(user) is str else (wire, user)
 
 
 # Ids that JSON writes as they are, between quotes: a mention of one is found in the bytes.
