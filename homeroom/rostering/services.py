@@ -190,8 +190,8 @@ class Timings:
 
 def roster_fetch(source: RosterSource, *, known: Callable[[], KnownWires] = dict) -> Roster:
     """Read the whole roster; users arrive in one pass and are sorted by kind. `known` gives the
-    wire hashes of users the source need not decode (it may wait for them: it is called only
-    when the users are next)."""
+    wire hashes of users the source need not decode (it may wait for them: the source calls it
+    once the first page of users has arrived)."""
     students: list[StudentRecord | Unchanged] = []
     staff: list[StaffRecord | Unchanged] = []
     contacts: list[ContactRecord | Unchanged] = []
@@ -202,13 +202,14 @@ def roster_fetch(source: RosterSource, *, known: Callable[[], KnownWires] = dict
     terms = list(source.terms())
     courses = list(source.courses())
     sections = list(source.sections())
-    for wire, user in source.users_with_wire(known()):
-        if type(user) is Unchanged:
-            entities[user.entity].append(user)
-            continue
-        kinds[type(user)].append(user)
-        if wire is not None:
-            wires.setdefault(user.external_id, wire)  # the first of a record listed twice is used
+    for page in source.users_with_wire(known):
+        for wire, user in page:
+            if type(user) is Unchanged:
+                entities[user.entity].append(user)
+                continue
+            kinds[type(user)].append(user)
+            if wire is not None:
+                wires.setdefault(user.external_id, wire)  # the first of a user listed twice
     return Roster(
         schools=schools,
         terms=terms,

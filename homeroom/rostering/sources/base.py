@@ -60,11 +60,13 @@ class RosterSource(Protocol):
         ...
 
     def users_with_wire(
-        self, known: Mapping[int, tuple[str, str]]
-    ) -> Iterator[tuple[int | None, UserRecord | Unchanged]]:
-        """`users()`, each with a 64-bit hash of its wire bytes (None when there is none). A user
-        whose hash is in `known` (hash -> (entity, external id), as the caller names them) is
-        not decoded: it comes as an `Unchanged` marker carrying that entity and external id."""
+        self, known: Callable[[], Mapping[int, tuple[str, str]]]
+    ) -> Iterator[list[tuple[int | None, UserRecord | Unchanged]]]:
+        """`users()` page by page, each user with a 64-bit hash of its wire bytes (None when
+        there is none). A user whose hash is in `known()` (hash -> (entity, external id), as the
+        caller names them) is not decoded: it comes as an `Unchanged` marker carrying that
+        entity and external id. `known` is called once, as late as the source can (the caller
+        may still be reading it)."""
         ...
 
     def close(self) -> None:

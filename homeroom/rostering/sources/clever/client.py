@@ -171,17 +171,18 @@ class CleverClient:
         *,
         limit: int = MAX_LIMIT,
         decode: PageDecoder = decode_page,
+        ahead: int = 1,
     ) -> Iterator[list[Any]]:
         """Every page of a list endpoint, following `links` rel=next until there is none.
 
-        An empty page ends the list too: Clever may link to empty pages. Pages are fetched one
-        ahead on a thread, so Clever's time to answer overlaps the caller's time to decode and
-        use the previous page (a large district's users: 5.1 s to fetch and decode in turn,
-        measured; see `_ahead`).
+        An empty page ends the list too: Clever may link to empty pages. Pages are fetched
+        `ahead` pages ahead on a thread, so Clever's time to answer overlaps the caller's time to
+        decode and use the previous page (a large district's users: 5.1 s to fetch and decode in
+        turn, measured; see `_ahead`).
         """
         url: str = self._url(path)
         query: dict[str, Any] | None = {**(params or {}), "limit": limit}
-        bodies = self._ahead(url, query)
+        bodies = self._ahead(url, query, ahead)
         try:
             for page_url, page_query, body in bodies:
                 try:
@@ -197,14 +198,14 @@ class CleverClient:
             bodies.close()
 
     def _ahead(
-        self, url: str, query: dict[str, Any] | None
+        self, url: str, query: dict[str, Any] | None, ahead: int = 1
     ) -> Iterator[tuple[str, dict[str, Any] | None, bytes]]:
         """(url, query, body) of each page, fetched by a thread one page ahead of the caller.
 
         Waiting for Clever releases the GIL, so the thread costs the caller nothing. Errors
         (SourceError after retries) are raised in the caller, in page order.
         """
-        results: queue.Queue = queue.Queue(maxsize=1)
+        results: queue.Queue = queue.Queue(maxsize=ahead)
         stop = threading.Event()
 
         def put(item: Any) -> None:
