@@ -89,6 +89,7 @@ class Invitation(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
+    # Which run issued it: a note, not a constraint to check 100,000 times per first sync.
     created_by_run = models.ForeignKey(
         "rostering.SyncRun",
         null=True,
@@ -96,6 +97,7 @@ class Invitation(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     created_by_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -312,6 +312,10 @@ def statistics_refresh(models, *, always: bool = False, stale_share: float = 0.2
                 [names],
             )
             names = [n for n, live, mods in cursor.fetchall() if mods > stale_share * max(live, 1)]
+        if names:
+            # A tenth of the default sample (3,000 rows a table) is plenty to choose joins, and
+            # costs a tenth: ANALYZE of the large district's tables took 1.3 s at the default.
+            cursor.execute("SET LOCAL default_statistics_target = 10")
         for name in names:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(name)}")
 
