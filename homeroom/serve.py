@@ -41,6 +41,8 @@ def commands(*, host: str, port: int, workers: int, beat: bool = True) -> dict[s
 
 def serve(*, host: str, port: int, workers: int, beat: bool = True) -> int:
     """Run until Ctrl-C (or until one of the processes ends); returns an exit status."""
+    # A service manager stops with SIGTERM: stop the children then too, as on Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "homeroom.settings"}
     children = [
         Child(name, subprocess.Popen(command, env=env))
@@ -61,6 +63,10 @@ def serve(*, host: str, port: int, workers: int, beat: bool = True) -> int:
     finally:
         stop(children)
     return status
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def stop(children: list[Child]) -> None:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 READY_SECONDS = 180
 
@@ -62,8 +63,8 @@ def _get(url: str) -> httpx.Response:
             time.sleep(0.3)
 
 
-def _interrupt(process: subprocess.Popen, port: int) -> None:
-    process.send_signal(signal.SIGINT)  # Ctrl-C
+def _interrupt(process: subprocess.Popen, port: int, signum: int = signal.SIGINT) -> None:
+    process.send_signal(signum)  # Ctrl-C, or a service manager's stop
     assert process.wait(timeout=60) is not None
     process.stdout.close()
     # every process it started is gone: nothing answers on the port any more
@@ -71,7 +72,8 @@ def _interrupt(process: subprocess.Popen, port: int) -> None:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_serve_answers_and_stops_everything_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_serve_answers_and_stops_everything_on_ctrl_c_or_sigterm(tmp_path, signum):
     port = _free_port()
     process = _start(["serve", "--port", str(port), "--workers", "1"], tmp_path)
     try:
@@ -80,7 +82,7 @@ def test_serve_answers_and_stops_everything_on_ctrl_c(tmp_path):
         admin_css = _get(f"http://127.0.0.1:{port}/static/admin/css/base.css")
         assert admin_css.status_code == 200  # static files without a web server in front
     finally:
-        _interrupt(process, port)
+        _interrupt(process, port, signum)
 
 
 def test_demo_syncs_invites_and_serves_the_invitation(tmp_path):
