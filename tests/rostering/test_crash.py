@@ -33,7 +33,7 @@ from tests.rostering.conftest import (
 REPO = Path(__file__).resolve().parents[2]
 
 # Runs one sync of a district in a process of its own, which kills itself with SIGKILL (no
-# cleanup, no rollback: as an OOM kill or a power cut would) on the third bulk statement.
+# cleanup, no rollback: as an OOM kill or a power cut would) on the third bulk write.
 KILLED_SYNC = textwrap.dedent(
     """
     import os, signal, sys
@@ -46,16 +46,19 @@ KILLED_SYNC = textwrap.dedent(
     from homeroom.rostering.services import district_sync
     from homeroom.rostering.sync import apply
 
-    real, calls = apply._executemany, []
+    calls = []
 
-    def executemany(sql, rows):
-        calls.append(sql)
-        print("executemany", len(calls), flush=True)
-        if len(calls) == 3:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real(sql, rows)
+    def killing(name, real):
+        def bulk(*args):
+            calls.append(name)
+            print("bulk statement", len(calls), flush=True)
+            if len(calls) == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args)
+        return bulk
 
-    apply._executemany = executemany
+    for name in ("_executemany", "_execute", "_update_by_pk", "rows_insert"):
+        setattr(apply, name, killing(name, getattr(apply, name)))
     run = district_sync(district=District.objects.get(pk=int(sys.argv[1])))
     print("finished", run.status, run.error_code, flush=True)
     """
@@ -98,7 +101,7 @@ def test_a_killed_sync_changes_nothing_and_the_next_one_converges(transactional_
             timeout=120,
         )
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-        assert "executemany 3" in killed.stdout and "finished" not in killed.stdout
+        assert "bulk statement 3" in killed.stdout and "finished" not in killed.stdout
         # then its run is left running, and the directory is exactly as before it
         dead = SyncRun.objects.filter(district=district).order_by("-pk").first()
         assert dead.status == SyncRun.Status.RUNNING

@@ -346,6 +346,79 @@ def test_previous_attributes_beside_or_inside_data_are_both_accepted(db, store, 
     assert rows_dump(district) == rows_dump(full)
 
 
+# -- class lists from previous_attributes ---------------------------------------------------------
+def _enrollment_reads(queries: CaptureQueriesContext) -> list[str]:
+    table = Enrollment._meta.db_table
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].lstrip().upper().startswith("SELECT") and table in q["sql"]
+    ]
+
+
+def test_a_section_whose_events_say_what_it_listed_is_not_read(db, store):
+    # Given two districts synced alike, and changes to class lists that Clever's events
+    # describe with the students each section listed before
+    district, full = twins(store)
+    mutate(store, changes=60, seed=61)
+    # When the events are applied
+    with CaptureQueriesContext(connection) as queries:
+        run = completed(events_from(district, store))
+    # Then no section's enrollments were read, and it ends as a full sync ends
+    assert run.counts["sections"]["updated"] > 0
+    assert _enrollment_reads(queries) == []
+    completed(sync_from(full, store))
+    assert rows_dump(district) == rows_dump(full)
+    assert _written(completed(sync_from(district, store))) == {}
+
+
+@pytest.mark.parametrize("lie", ["one-more", "one-less"])
+def test_previous_attributes_that_do_not_match_the_section_are_not_trusted(db, store, lie):
+    # Given events whose previous class lists are not what the sections held
+    district, full = twins(store)
+    mutate(store, changes=60, seed=62)
+    someone = users_with_role(store, "student")[0]["id"]
+
+    def falsify(event: dict) -> None:
+        previous = event.get("previous_attributes") or {}
+        if "students" in previous:
+            students = previous["students"]
+            previous["students"] = [*students, someone] if lie == "one-more" else students[1:]
+
+    # When they are applied
+    with CaptureQueriesContext(connection) as queries:
+        completed(events_from(district, _edited_events(store, falsify)))
+    # Then the sections' enrollments were read instead, and the end is a full sync's
+    assert _enrollment_reads(queries) != []
+    completed(sync_from(full, store))
+    assert rows_dump(district) == rows_dump(full)
+
+
+def test_an_enrollment_already_there_is_not_an_error(db, store):
+    # Given a student moved to another class, and Homeroom already enrolling them there (a
+    # merge moved a duplicate's enrollments, say)
+    district, full = twins(store)
+    mutate(store, changes=60, seed=63)
+    moves = []
+    for event in map(orjson.loads, _bodies(store, "sections.updated")):
+        listed = event["data"]["object"]["students"]
+        earlier = (event.get("previous_attributes") or {}).get("students", listed)
+        moves += [(event["data"]["object"]["id"], s) for s in set(listed) - set(earlier)]
+    section_id, student_id = next(
+        (section, student)
+        for section, student in moves
+        if Student.objects.filter(district=district, external_id=student).exists()
+    )
+    Enrollment.objects.create(
+        section=Section.objects.get(district=district, external_id=section_id),
+        student=Student.objects.get(district=district, external_id=student_id),
+    )
+    # When the events are applied, then the run completes and ends as a full sync ends
+    completed(events_from(district, store))
+    completed(sync_from(full, store))
+    assert rows_dump(district) == rows_dump(full)
+
+
 # -- archiving under the settings -----------------------------------------------------------------
 def _withdraw_one(store: Store) -> str:
     """A student withdraws (seed chosen so that the first change is a withdrawal)."""

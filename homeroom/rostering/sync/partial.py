@@ -130,7 +130,8 @@ _LINK_REFS = {"_students": "students", "_teachers": "staff", "_schools": "school
 
 def plan_ids(plan: Plan) -> dict[str, set[str]]:
     """The external ids `plan_apply` looks up for this plan, per entity: the rows it writes
-    and those their values and links refer to."""
+    and those their values and links refer to (of a section whose links are known, only the
+    members that come or go)."""
     wanted: dict[str, set[str]] = {name: set() for name in MODELS}
     for name, changes in plan.entities.items():
         changed = [(ext, v) for ext, _, v in changes.creates]
@@ -140,6 +141,13 @@ def plan_ids(plan: Plan) -> dict[str, set[str]]:
             for key, entity in _VALUE_REFS.items():
                 if values.get(key):
                     wanted[entity].add(values[key])
+            links = plan.section_links.get(ext) if name == "sections" else None
+            if links is not None:
+                teachers, students = links
+                wanted["students"].update(students.symmetric_difference(values["_students"]))
+                if teachers != values["_teachers"]:
+                    wanted["staff"].update(values["_teachers"])
+                continue
             for key, entity in _LINK_REFS.items():
                 wanted[entity].update(values.get(key, ()))
             wanted["students"].update(student for student, _, _ in values.get("_links", ()))

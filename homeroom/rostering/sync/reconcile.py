@@ -136,6 +136,10 @@ class Plan:
     archiving_blocked: bool = False
     wire_basis: int | None = None  # this run's; stored with its writes when it changed
     wire_basis_changed: bool = False
+    # Sections whose link rows are known without reading them: external id -> (teachers,
+    # students) it holds, as external ids (an events sync learns them from `previous_attributes`,
+    # see `section_refs_held`). Apply then writes the difference from these.
+    section_links: dict[str, tuple[tuple[str, ...], frozenset[str]]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, dict[str, int]]:
         actions = ("created", "updated", "unchanged", "archived", "unarchived", "skipped")
@@ -223,6 +227,25 @@ def _section_refs(r: SectionRecord, ctx: _Context) -> tuple:
     term = r.term_id if r.term_id in ctx.known["terms"] else None
     course = r.course_id if r.course_id in ctx.known["courses"] else None
     return (term, course, teachers, students)
+
+
+def section_refs_held(
+    record: SectionRecord, row: Current, settings: Settings, known: dict[str, set[str]]
+) -> tuple | None:
+    """The refs (term, course, teachers, students) that `row` was written with, if it was
+    written from `record` with every member known and the rest known as `known` says: checked
+    against the row's hash, so a wrong guess is None, never wrong refs. Since a row's links are
+    written from its refs, they then hold exactly these teachers and students."""
+    if not row.managed or row.archived:
+        return None
+    members = {"staff": set(record.teacher_ids), "students": set(record.student_ids)}
+    ctx = _Context(settings, {**known, **members}, warnings=[], roster_schools=set())
+    try:
+        refs = _section_refs(record, ctx)
+    except Skip:
+        return None
+    fingerprint = record_hash(_settings_fingerprint(settings, "sections"))
+    return refs if row.sync_hash == record_hash(fingerprint, False, record, refs) else None
 
 
 def _staff_refs(r: StaffRecord, ctx: _Context) -> tuple:

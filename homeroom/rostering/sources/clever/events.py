@@ -30,6 +30,7 @@ from homeroom.rostering.sources.clever.source import (
 )
 from homeroom.rostering.sources.records import (
     ContactRecord,
+    SectionRecord,
     StaffRecord,
     StudentRecord,
 )
@@ -124,29 +125,59 @@ class RosterChanges:
     events: int = 0
     last_event: str | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (record type, reason)
+    # Sections as they were before the batch, by external id, where every event of the batch
+    # about one said what it changed (`previous_attributes`): an events sync reads what they
+    # held from these, not from the database.
+    sections_before: dict[str, SectionRecord] = field(default_factory=dict)
 
 
 def roster_changes(events: Iterator[Event]) -> RosterChanges:
     """Fold events into the final state of each record they touch (see the module's doc)."""
     final: dict[tuple[str, str], Event] = {}
+    # A section's attributes before the batch: the first previous value of each that changed;
+    # None once an event does not say (a create, a delete, no previous_attributes).
+    before: dict[str, dict[str, Any] | None] = {}
     changes = RosterChanges()
     for event in events:
         changes.events += 1
         changes.last_event = event.id
         if event.record_type in CONVERTERS:
             final[(event.record_type, event.object["id"])] = event
+        if event.record_type == "sections":
+            _fold_before(before, event)
     for (record_type, external_id), event in final.items():
         changes.touched.setdefault(record_type, set()).add(external_id)
         if event.action == "deleted":
             continue
-        try:
-            record = CONVERTERS[record_type](event.object)
-        except (TypeError, ValueError, AttributeError, KeyError) as exc:
-            record = f"{external_id}: could not be read ({type(exc).__name__})"
+        record = _record(record_type, external_id, event.object)
         if isinstance(record, str):  # as a full sync's source skips it: absent from the roster
             changes.skipped.append((record_type, record))
             log.warning("clever events: skipped a %s record: %s", record_type, record)
             continue
         entity = USER_ENTITIES[type(record)] if record_type == "users" else record_type
         changes.present.setdefault(entity, {})[external_id] = record
+        if record_type == "sections" and before.get(external_id) is not None:
+            earlier = _record(record_type, external_id, {**event.object, **before[external_id]})
+            if isinstance(earlier, SectionRecord):
+                changes.sections_before[external_id] = earlier
     return changes
+
+
+def _record(record_type: str, external_id: str, obj: dict[str, Any]) -> Any:
+    """The record of an event's object, or the reason it cannot be read."""
+    try:
+        return CONVERTERS[record_type](obj)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        return f"{external_id}: could not be read ({type(exc).__name__})"
+
+
+def _fold_before(before: dict[str, dict[str, Any] | None], event: Event) -> None:
+    external_id = event.object["id"]
+    previous = event.previous_attributes if event.action == "updated" else None
+    if previous is None:
+        before[external_id] = None
+    elif external_id not in before:
+        before[external_id] = dict(previous)
+    elif (earlier := before[external_id]) is not None:
+        for key, value in previous.items():
+            earlier.setdefault(key, value)
