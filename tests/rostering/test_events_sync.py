@@ -38,6 +38,7 @@ from homeroom.rostering.events import (
 from homeroom.rostering.events import district_events_sync as events_sync
 from homeroom.rostering.models import SyncRun
 from homeroom.rostering.services import ERR_BUSY, district_sync, run_report, run_start
+from homeroom.rostering.sync.partial import ActiveCounts
 from homeroom.sandbox.mutate import mutate
 from homeroom.sandbox.runner import sandbox_thread
 from homeroom.sandbox.server import SandboxApp
@@ -581,3 +582,16 @@ def test_homeroom_sync_events_prints_the_events_runs_report(db, cli_runner, tiny
         assert again.exit_code == 0 and f"Events sync of {slug}: COMPLETED" in again.output
         refused = cli_runner.invoke(main, ["sync", slug, "--events", "--dry-run"])
         assert refused.exit_code == 2
+
+
+def test_active_counts_tell_whether_there_are_enough_without_counting_all(db, store):
+    district = new_district()
+    completed(sync_from(district, store))
+    Student.objects.filter(pk=Student.objects.filter(district=district).first().pk).update(
+        archived_at=datetime.now(UTC)
+    )
+    active = Student.objects.filter(district=district, archived_at=None).count()
+    counts = ActiveCounts(district)
+    assert counts.at_least("students", active) and not counts.at_least("students", active + 1)
+    assert counts.at_least("students", 0)
+    assert counts["students"] == active and counts.at_least("students", active)

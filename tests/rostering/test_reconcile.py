@@ -150,6 +150,46 @@ def test_threshold_arithmetic(active, remaining, threshold, blocked):
         assert not any(w["reason"].startswith("Nothing was archived") for w in plan.warnings)
 
 
+class _Active:
+    """Active rows as an events sync counts them: whether there are at least so many, and how
+    many only when it must say."""
+
+    def __init__(self, students: int) -> None:
+        self.students, self.counted = students, False
+
+    def at_least(self, name: str, count: int) -> bool:
+        return self.students >= count
+
+    def __getitem__(self, name: str) -> int:
+        self.counted = True
+        return self.students
+
+
+@pytest.mark.parametrize(
+    ("active", "remaining", "threshold", "blocked"),
+    [
+        (30, 27, 10, False),
+        (30, 26, 10, True),
+        (1000, 899, 10, True),
+        (10, 9, 0, True),
+        (10, 0, 100, False),
+        (7, 6, 15, False),
+        (7, 5, 15, True),
+    ],
+)
+def test_threshold_with_only_some_rows_held(active, remaining, threshold, blocked):
+    # An events sync holds only the rows its changes touch: here the students who leave
+    held = _held(active - remaining)
+    held.active = _Active(active)
+    settings = Settings(deletion_threshold_percent=threshold)
+    plan = reconcile(_roster(0), held, settings, outside={"students": set()})
+    assert plan.archiving_blocked is blocked
+    # The exact count is asked for only to say how many, in the warning
+    assert held.active.counted is blocked
+    if blocked:
+        assert f"of {active} students" in plan.warnings[0]["reason"]
+
+
 def test_threshold_counts_only_active_managed_rows():
     # 3 leave of 30 active managed students: 10 %, allowed, however many archived or local rows
     # are held besides (they would dilute the share if they were counted)

@@ -117,10 +117,18 @@ class ActiveCounts(dict):
         super().__init__()
         self.district = district
 
-    def __missing__(self, name: str) -> int:
+    def _active(self, name: str):
         query = MODELS[name].objects.filter(district=self.district, sync_managed=True)
-        self[name] = query.filter(archived_at=None).count()
+        return query.filter(archived_at=None)
+
+    def __missing__(self, name: str) -> int:
+        self[name] = self._active(name).count()
         return self[name]
+
+    def at_least(self, name: str, count: int) -> bool:
+        if name in self:
+            return self[name] >= count
+        return self._active(name)[: max(count, 1)].count() >= count
 
 
 # Values keys naming rows of another entity (see `apply`): key -> entity.

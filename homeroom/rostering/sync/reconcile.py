@@ -23,9 +23,9 @@ students, staff or sections archives nothing and says why, unless forced.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 import xxhash
@@ -111,8 +111,18 @@ class HeldState:
     adoptable: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
     wire_basis: int | None = None  # the basis of the last completed run (`wire_basis`)
     # Active managed rows per guarded entity, when `rows` holds only some of the district's (an
-    # events sync); looked up only for an entity the plan archives, so it may count lazily.
-    active: Mapping[str, int] | None = None
+    # events sync); asked only about an entity the plan archives, so it may count lazily.
+    active: ActiveRows | None = None
+
+
+class ActiveRows(Protocol):
+    """How many active managed rows an entity has, for the deletion threshold."""
+
+    def at_least(self, name: str, count: int) -> bool:
+        """Whether there are `count` or more (cheaper to tell than how many)."""
+
+    def __getitem__(self, name: str) -> int:
+        """How many."""
 
 
 @dataclass
@@ -711,6 +721,10 @@ def _guard_archiving(plan: Plan, held: HeldState, settings: Settings, *, force: 
         if not count or force:
             continue
         if held.active is not None:
+            # Within the threshold if there are enough rows: counting them all was 0.02 s of an
+            # events sync that archives a few of 100,000 students (measured).
+            if threshold and held.active.at_least(name, -(-count * 100 // threshold)):
+                continue
             active = held.active[name]
         else:
             active = sum(1 for r in held.rows[name].values() if r.managed and not r.archived)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeroom.rostering.sources.base import SourceError
-from homeroom.rostering.sources.clever.client import MAX_LIMIT, CleverClient, decode_page
+from homeroom.rostering.sources.clever.client import CleverClient, decode_page
 from homeroom.rostering.sources.clever.source import (
     _course,
     _dict,
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 # Larger than any 24-hex ObjectId: `ending_before` it, the newest event comes last.
 AFTER_ANY_ID = "f" * 24
 ACTIONS = ("created", "updated", "deleted")
+# Events a page: smaller than Clever's most (10,000), so that the next page is fetched while this
+# one is read (`CleverClient.pages`); a page of 10,000 left the sync waiting for it whole.
+EVENTS_PAGE = 1000
 # Record types Homeroom syncs, with the converter of their objects (the source's own).
 CONVERTERS = {
     "users": user_from_dict,
@@ -106,7 +109,7 @@ def events_after(client: CleverClient, cursor: str) -> Iterator[Event]:
     """Every event after `cursor` ("" for the whole feed), oldest first, following `next`.
     Raises SourceError (`not_found` when Clever no longer has the cursor's event)."""
     params = {"starting_after": cursor} if cursor else {}
-    for page in client.pages("/events", params, limit=MAX_LIMIT, decode=decode_page):
+    for page in client.pages("/events", params, limit=EVENTS_PAGE, decode=decode_page):
         for raw in page:
             event = event_read(raw)
             if event is not None:
