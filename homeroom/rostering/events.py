@@ -200,9 +200,9 @@ def _plan(
     # The sections' earlier versions count too (what their rows were written with is checked
     # against them), but for their students: those they still list are among the records'.
     referred = references(roster_by_entity)
-    earlier = references({"sections": before.values()})
+    earlier = references({"sections": before.values()}, students=False)
     for name, ids in referred.items():
-        ids |= earlier[name] if name != "students" else set()
+        ids |= earlier[name]
         ids -= every_touched
     rows = held_rows(district, touched)
     # Local rows to adopt matter only to new students and staff: reading them scans the table.
@@ -267,14 +267,11 @@ def _section_links_held(
     shows it was written with all of them (`section_refs_held`). Reading them instead was a
     third of an events sync of 1,000 changes to the large district: each updated section lists
     its whole class (measured)."""
-    held = {}
-    for ext, earlier in before.items():
-        row = rows.get(ext)
-        if ext in sections and row is not None:
-            refs = section_refs_held(earlier, row, settings, active)
-            if refs is not None:
-                held[ext] = (refs[2], frozenset(refs[3]))
-    return held
+    pairs = [
+        (earlier, rows[ext]) for ext, earlier in before.items() if ext in sections and ext in rows
+    ]
+    held = section_refs_held(pairs, settings, active)
+    return {ext: (refs[2], frozenset(refs[3])) for ext, refs in held.items()}
 
 
 def _contacts_touched(plan: Plan, ids: ScopedIdMaps) -> set[int]:

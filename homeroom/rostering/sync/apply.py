@@ -282,11 +282,15 @@ def _write_links(plan: Plan, ids: dict[str, dict[str, int]], *, remove_departed:
 
         columns = ("contact_id", "student_id", "relationship", "contact_type")
         rows_insert(GuardianLink, columns, link_rows(_changed(contacts.creates, [])))
-        # An updated contact may keep links the roster no longer lists (see above): upsert.
+        # An updated contact may keep links the roster no longer lists (see above): upsert,
+        # leaving a link as it is when it is the same (most are: a phone changed, say).
+        table = _table(GuardianLink)
         _executemany(
-            f"INSERT INTO {_table(GuardianLink)} ({', '.join(columns)}) VALUES (%s, %s, %s, %s) "
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (contact_id, student_id) DO UPDATE SET "
-            "relationship = excluded.relationship, contact_type = excluded.contact_type",
+            "relationship = excluded.relationship, contact_type = excluded.contact_type "
+            f"WHERE {table}.relationship <> excluded.relationship "
+            f"OR {table}.contact_type <> excluded.contact_type",
             link_rows(_changed([], contacts.updates)),
         )
 

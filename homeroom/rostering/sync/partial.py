@@ -92,8 +92,9 @@ def enrolled_students(section_pks: Collection[int]) -> dict[str, tuple[int, bool
     return found
 
 
-def references(records: dict[str, Iterable[Any]]) -> dict[str, set[str]]:
-    """The external ids records refer to, per entity referred to."""
+def references(records: dict[str, Iterable[Any]], *, students: bool = True) -> dict[str, set[str]]:
+    """The external ids records refer to, per entity referred to (but students, if not
+    `students`)."""
     refs: dict[str, set[str]] = {name: set() for name in MODELS}
     for record in (r for group in records.values() for r in group):
         if isinstance(record, SectionRecord):
@@ -101,10 +102,11 @@ def references(records: dict[str, Iterable[Any]]) -> dict[str, set[str]]:
             refs["terms"].update(filter(None, [record.term_id]))
             refs["courses"].update(filter(None, [record.course_id]))
             refs["staff"].update(record.teacher_ids)
-            refs["students"].update(record.student_ids)
+            if students:
+                refs["students"].update(record.student_ids)
         elif isinstance(record, StudentRecord | StaffRecord):
             refs["schools"].update(record.school_ids)
-        elif isinstance(record, ContactRecord):
+        elif isinstance(record, ContactRecord) and students:
             refs["students"].update(rel.student_id for rel in record.relationships)
     return refs
 

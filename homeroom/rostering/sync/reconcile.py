@@ -240,22 +240,29 @@ def _section_refs(r: SectionRecord, ctx: _Context) -> tuple:
 
 
 def section_refs_held(
-    record: SectionRecord, row: Current, settings: Settings, known: dict[str, set[str]]
-) -> tuple | None:
-    """The refs (term, course, teachers, students) that `row` was written with, if it was
-    written from `record` with every member known and the rest known as `known` says: checked
-    against the row's hash, so a wrong guess is None, never wrong refs. Since a row's links are
-    written from its refs, they then hold exactly these teachers and students."""
-    if not row.managed or row.archived:
-        return None
-    members = {"staff": set(record.teacher_ids), "students": set(record.student_ids)}
-    ctx = _Context(settings, {**known, **members}, warnings=[], roster_schools=set())
-    try:
-        refs = _section_refs(record, ctx)
-    except Skip:
-        return None
+    sections: Iterable[tuple[SectionRecord, Current]],
+    settings: Settings,
+    known: dict[str, set[str]],
+) -> dict[str, tuple]:
+    """Of these sections' rows, by external id, the refs (term, course, teachers, students) that
+    each was written with, where it was written from its record with every member known and the
+    rest known as `known` says: checked against the row's hash, so a wrong guess is left out,
+    never given wrong refs. Since a row's links are written from its refs, they then hold
+    exactly these teachers and students."""
     fingerprint = record_hash(_settings_fingerprint(settings, "sections"))
-    return refs if row.sync_hash == record_hash(fingerprint, False, record, refs) else None
+    ctx = _Context(settings, dict(known), warnings=[], roster_schools=set())
+    held = {}
+    for record, row in sections:
+        if not row.managed or row.archived:
+            continue
+        ctx.known["staff"], ctx.known["students"] = set(record.teacher_ids), set(record.student_ids)
+        try:
+            refs = _section_refs(record, ctx)
+        except Skip:
+            continue
+        if row.sync_hash == record_hash(fingerprint, False, record, refs):
+            held[record.external_id] = refs
+    return held
 
 
 def _staff_refs(r: StaffRecord, ctx: _Context) -> tuple:

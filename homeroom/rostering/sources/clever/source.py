@@ -245,6 +245,15 @@ def _ids(*groups: Any) -> tuple[str, ...]:
             if group:
                 seen[group] = None
         elif isinstance(group, list):
+            # A class list of ids, as it nearly always is, taken whole (a loop in C): the events
+            # of 1,000 changes carry 70,000 of them (measured).
+            try:
+                whole = dict.fromkeys(group)
+            except TypeError:  # something unhashable in it
+                whole = None
+            if whole is not None and set(map(type, whole)) <= {str} and "" not in whole:
+                seen.update(whole)
+                continue
             for value in group:
                 if value and isinstance(value, str):
                     seen[value] = None
@@ -337,9 +346,16 @@ def _section(raw: Any) -> SectionRecord | str:
         period=_text(raw.get("period")),
         section_number=_text(raw.get("section_number")),
         subject=_text(raw.get("subject")),
-        teacher_ids=_ids(raw.get("teacher"), raw.get("teachers")),  # the primary one first
-        student_ids=_ids(raw.get("students")),
+        **section_members(raw),
     )
+
+
+def section_members(raw: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """A raw section's teachers (the primary one first) and students, as its record has them."""
+    return {
+        "teacher_ids": _ids(raw.get("teacher"), raw.get("teachers")),
+        "student_ids": _ids(raw.get("students")),
+    }
 
 
 # -- users: typed decoding ------------------------------------------------------------------------
