@@ -310,8 +310,12 @@ def district_sync(
                     district=district, run_id=run.pk, now=now, bulk=plan.writes > BULK_WRITES
                 )
             )
+            if family is not None:
+                timings.stages["family sync"] = time.perf_counter() - started
+            started = time.perf_counter()
+        # PostgreSQL checks the written rows' foreign keys here (Django's are deferred).
+        timings.stages["commit"] = time.perf_counter() - started
         if family is not None:
-            timings.stages["family sync"] = time.perf_counter() - started
             run.family_counts = family.as_counts()
             if send_invitations and family.invitations_created:
                 _invitations_send_later(district)
