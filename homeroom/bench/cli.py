@@ -54,14 +54,15 @@ def sync(size: str, seed: int, database_url: str | None) -> None:
 @click.option("--size", type=click.Choice(list(SIZES)), default="large", show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--changes", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option("--rounds", type=click.IntRange(1, 20), default=3, show_default=True)
 @click.option(
     "--database-url",
     default=None,
     help="Benchmark on PostgreSQL: a database of its own, dropped and re-created. "
     "Default: a new SQLite file.",
 )
-def events(size: str, seed: int, changes: int, database_url: str | None) -> None:
-    """An events sync of `--changes` changes against a no-change full re-sync."""
+def events(size: str, seed: int, changes: int, rounds: int, database_url: str | None) -> None:
+    """Events syncs of `--changes` changes against no-change full re-syncs (medians)."""
     from homeroom.bench.events import bench_events
 
-    bench_events(size=size, seed=seed, changes=changes, database_url=database_url)
+    bench_events(size=size, seed=seed, changes=changes, rounds=rounds, database_url=database_url)
