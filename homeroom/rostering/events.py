@@ -8,6 +8,11 @@ against just the rows they touch and the rows they refer to. The settings, match
 archiving rules and report are a full sync's; the cost follows the number of changes. Its own
 run keeps the last event it read, so the cursor moves only when the run completes.
 
+A `sections.updated` event carries the section's whole class list. What the section listed
+before comes with it (`previous_attributes`); when the section's row hash shows it was written
+from exactly that list, its enrollments are known without reading them, and only the students
+who came or went are looked up and written (`_section_links_held`).
+
 When the events cannot tell what changed (no cursor yet, a cursor older than Clever's 30-day
 window, or one Clever no longer knows), the events run ends with `events_fallback` and a full
 sync runs instead; its report opens with a warning that says why.
