@@ -81,8 +81,15 @@ class _IdMaps(dict):
         self.district = district
 
     def __missing__(self, name: str) -> dict[str, int]:
-        query = MODELS[name].objects.filter(district=self.district).exclude(external_id="")
-        self[name] = dict(query.values_list("external_id", "id").iterator(chunk_size=10_000))
+        # Plain SQL, stating the unique index's condition (see `partial.BY_EXTERNAL_IDS`): the
+        # ORM's rows cost 0.1 s of a large district's first sync (measured).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT external_id, id FROM {_table(MODELS[name])} "
+                "WHERE district_id = %s AND NOT (external_id = '')",
+                [self.district.pk],
+            )
+            self[name] = dict(cursor.fetchall())
         return self[name]
 
 
