@@ -14,8 +14,9 @@ import socket
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -248,18 +249,11 @@ def district_sync(
         return run
     timings = timings if timings is not None else Timings()
     report = _lease_renewing(run, progress or (lambda stage, done, total: None))
-    # A run builds hundreds of thousands of objects that live until it ends and hold no cycles;
-    # the cyclic garbage collector would rescan them again and again as they pile up (it made
-    # decoding a large district 13x slower, measured). It is back on when the run ends.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    owned = None  # a source this run opened, and so closes
-    try:
+    with run_body(run) as opened:
         started = time.perf_counter()
         if source is None:
-            owned = source = source_for(
-                district, on_progress=lambda c, n: report(f"fetch:{c}", n, None)
-            )
+            fetched = source_for(district, on_progress=lambda c, n: report(f"fetch:{c}", n, None))
+            source = opened.enter_context(closing(fetched))
         # Clever's newest event before the roster is read: the events after it are what this
         # run may not have seen, so an events sync starts there (replaying one it saw is a no-op).
         run.events_cursor = None if dry_run else events_newest_or_none(source)
@@ -320,14 +314,28 @@ def district_sync(
             if send_invitations and family.invitations_created:
                 _invitations_send_later(district)
         _finish(run, plan=plan)
+    return run
+
+
+@contextmanager
+def run_body(run: SyncRun) -> Iterator[ExitStack]:
+    """Where a started run does its work. An exception ends the run failed (`run_fail_for`) and
+    is not raised; what is entered on the yielded stack (a source the run opened) is closed.
+
+    The cyclic garbage collector is off meanwhile: a run builds hundreds of thousands of objects
+    that live until it ends and hold no cycles, which the collector would rescan again and again
+    as they pile up (it made decoding a large district 13x slower, and cost an events sync of
+    1,000 changes 0.2 s, measured)."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with ExitStack() as opened:
+            yield opened
     except Exception as exc:
         run_fail_for(run, exc)
     finally:
-        if owned is not None:
-            owned.close()
         if gc_was_enabled:
             gc.enable()
-    return run
 
 
 def run_fail_for(run: SyncRun, exc: Exception) -> None:
