@@ -215,15 +215,13 @@ def _update_by_pk(model, columns: Sequence[str], rows: Sequence[Sequence[Any]]) 
     types.append(model._meta.pk.rel_db_type(connection))
     row_sql = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
     assignments = ", ".join(f"{c} = v.{c}" for c in columns)
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start : start + CHUNK]
-            cursor.execute(
-                f"UPDATE {table} AS t SET {assignments} "
-                f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v({', '.join(columns)}, id) "
-                "WHERE t.id = v.id",
-                [value for row in chunk for value in row],
-            )
+    for chunk in _chunked(rows):
+        _execute(
+            f"UPDATE {table} AS t SET {assignments} "
+            f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v({', '.join(columns)}, id) "
+            "WHERE t.id = v.id",
+            chunk,
+        )
 
 
 def _values_by_pk(model, columns: Sequence[str], pks: list[int]) -> dict[int, tuple]:
@@ -328,17 +326,8 @@ def _write_section_links(
         if held is None or held[0] != values["_teachers"]:
             teachers += [(section, staff_ids[t], n == 0) for n, t in enumerate(values["_teachers"])]
             read_teachers.add(section)
-    table = _table(Enrollment)
     gone = [pair for pair in gone if pair[1] is not None]  # a row deleted by hand since
-    pair_marks = "(%s, %s)"
-    if connection.vendor != "postgresql":  # SQLite scans the table for `IN (VALUES …)`
-        _executemany(f"DELETE FROM {table} WHERE section_id = %s AND student_id = %s", gone)
-    for chunk in _chunked(gone) if connection.vendor == "postgresql" else ():
-        _execute(
-            f"DELETE FROM {table} WHERE (section_id, student_id) IN "
-            f"(VALUES {', '.join([pair_marks] * len(chunk))})",
-            chunk,
-        )
+    _delete_pairs(Enrollment, ("section_id", "student_id"), gone)
     # A student merged into another keeps the other's enrollments (`student_merge`): one that
     # is already there is not an error.
     _insert_values(
@@ -454,6 +443,20 @@ def _insert_values(model, columns: Sequence[str], rows: list[Sequence[Any]], con
         _execute(
             f"INSERT INTO {_table(model)} ({', '.join(columns)}) "
             f"VALUES {', '.join([marks] * len(chunk))} {conflict}",
+            chunk,
+        )
+
+
+def _delete_pairs(model, columns: tuple[str, str], pairs: list[Sequence[Any]]) -> None:
+    """Delete the rows with these pairs of values in `columns`, which an index leads with."""
+    table, (first, second) = _table(model), columns
+    if connection.vendor != "postgresql":  # SQLite scans the table for `IN (VALUES …)`
+        _executemany(f"DELETE FROM {table} WHERE {first} = %s AND {second} = %s", pairs)
+        return
+    for chunk in _chunked(pairs):
+        _execute(
+            f"DELETE FROM {table} WHERE ({first}, {second}) IN "
+            f"(VALUES {', '.join(['(%s, %s)'] * len(chunk))})",
             chunk,
         )
 
