@@ -9,10 +9,10 @@ changed row are rewritten from the roster; those of an unchanged row are not tou
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
 
@@ -33,6 +33,7 @@ FOREIGN_KEYS = {
     "course": ("course_id", "courses"),
 }
 CHUNK = 500  # ids per `IN (…)`: well under SQLite's 32,766 bound parameters
+T = TypeVar("T")
 
 
 def plan_apply(
@@ -182,8 +183,7 @@ def _update_rows(model, updates, *, run_id, now, ids) -> None:
     for value_columns, rows in groups.items():
         columns = ("external_id", "sync_managed", *value_columns)  # those that may be unchanged
         lead = len(always)
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start : start + CHUNK]
+        for chunk in _chunked(rows):
             held = _values_by_pk(model, columns, [row[-1] for row in chunk])
             by_changed: dict[tuple[str, ...], list[list[Any]]] = defaultdict(list)
             for row in chunk:
@@ -237,8 +237,7 @@ def _values_by_pk(model, columns: Sequence[str], pks: list[int]) -> dict[int, tu
 
 def _set_archived(model, pks: list[int], archived_at, *, run_id: int, now: datetime) -> None:
     archived, stamp = datetime_adapt(archived_at), datetime_adapt(now)
-    for start in range(0, len(pks), CHUNK):
-        chunk = pks[start : start + CHUNK]
+    for chunk in _chunked(pks):
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {_table(model)} SET archived_at = %s, changed_by_run_id = %s, "
@@ -355,8 +354,7 @@ def _links_set(
     table, owner = _table(model), columns[0]
     updated = sorted(updated)
     with connection.cursor() as cursor:
-        for start in range(0, len(updated), CHUNK):
-            chunk = updated[start : start + CHUNK]
+        for chunk in _chunked(updated):
             marks = ", ".join(["%s"] * len(chunk))
             cursor.execute(
                 f"SELECT id, {', '.join(columns)} FROM {table} WHERE {owner} IN ({marks})", chunk
@@ -427,8 +425,7 @@ def statistics_refresh(models, *, always: bool = False, stale_share: float = 0.2
 
 
 def _delete_where(model, column: str, pks: list[int]) -> None:
-    for start in range(0, len(pks), CHUNK):
-        chunk = pks[start : start + CHUNK]
+    for chunk in _chunked(pks):
         marks = ", ".join(["%s"] * len(chunk))
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {_table(model)} WHERE {column} IN ({marks})", chunk)
@@ -461,9 +458,10 @@ def _delete_pairs(model, columns: tuple[str, str], pairs: list[Sequence[Any]]) -
         )
 
 
-def _chunked(rows: list[Sequence[Any]]) -> Iterable[list[Sequence[Any]]]:
-    for start in range(0, len(rows), CHUNK):
-        yield rows[start : start + CHUNK]
+def _chunked(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """`items`, `CHUNK` at a time (a chunk's values fit in one statement on every database)."""
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
 
 
 def _execute(sql: str, rows: list[Sequence[Any]]) -> None:
