@@ -249,7 +249,7 @@ def section_refs_held(
     rest known as `known` says: checked against the row's hash, so a wrong guess is left out,
     never given wrong refs. Since a row's links are written from its refs, they then hold
     exactly these teachers and students."""
-    fingerprint = record_hash(_settings_fingerprint(settings, "sections"))
+    fingerprint = _fingerprint(settings, "sections")
     ctx = _Context(settings, dict(known), warnings=[], roster_schools=set())
     held = {}
     for record, row in sections:
@@ -260,7 +260,7 @@ def section_refs_held(
             refs = _section_refs(record, ctx)
         except Skip:
             continue
-        if row.sync_hash == record_hash(fingerprint, False, record, refs):
+        if row.sync_hash == _row_hash(fingerprint, False, record, refs):
             held[record.external_id] = refs
     return held
 
@@ -486,6 +486,16 @@ def _settings_fingerprint(settings: Settings, entity: str) -> tuple:
     }.get(entity, ())
 
 
+def _fingerprint(settings: Settings, entity: str) -> int:
+    return record_hash(_settings_fingerprint(settings, entity))
+
+
+def _row_hash(fingerprint: int, claimed: bool, record: Any, refs: tuple) -> int:
+    """A row's `sync_hash`: its record and refs under the settings that shape it. A row whose
+    hash is the same needs no write (`section_refs_held` also checks guesses against it)."""
+    return record_hash(fingerprint, claimed, record, refs)
+
+
 def reconcile(
     roster: Roster,
     held: HeldState,
@@ -556,7 +566,7 @@ def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Conte
     counts = changes.counts
     current = held.rows[name]
     adoptable = held.adoptable.get(name, {})
-    fingerprint = record_hash(_settings_fingerprint(settings, name))  # once, not per record
+    fingerprint = _fingerprint(settings, name)  # once, not per record
     keep_details = not settings.update_active_contacts and name in CONTACT_DETAILS
     to_refs, to_values = REFS[name], VALUES[name]
     wires = ctx.wires
@@ -611,7 +621,7 @@ def _reconcile_entity(name: str, records: Iterable, held: HeldState, ctx: _Conte
         if wire is None:
             unconfirmed.add(ext)
         claimed = keep_details and row is not None and bool(row.claimed)
-        digest = record_hash(fingerprint, claimed, record, refs)
+        digest = _row_hash(fingerprint, claimed, record, refs)
         if row is not None and row.sync_hash == digest and row.managed:
             if row.archived and _may_unarchive(name, settings):
                 changes.unarchives.append(row.pk)
