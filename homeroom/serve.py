@@ -40,33 +40,34 @@ def commands(*, host: str, port: int, workers: int, beat: bool = True) -> dict[s
 
 
 def serve(*, host: str, port: int, workers: int, beat: bool = True) -> int:
-    """Run until Ctrl-C (or until one of the processes ends); returns an exit status."""
-    # A service manager stops with SIGTERM: stop the children then too, as on Ctrl-C.
-    signal.signal(signal.SIGTERM, _interrupt)
+    """Run until Ctrl-C or SIGTERM (or until one of the processes ends); returns an exit status."""
+    # Ctrl-C and a service manager's SIGTERM only ask to stop: an exception raised wherever the
+    # signal lands could leave a child's wait lock held (`Popen.poll`), and then stopping it
+    # hangs. The loop below notices within half a second.
+    asked: list[int] = []
+    handlers = {
+        signum: signal.signal(signum, lambda signum, frame: asked.append(signum))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "homeroom.settings"}
-    children = [
-        Child(name, subprocess.Popen(command, env=env))
-        for name, command in commands(host=host, port=port, workers=workers, beat=beat).items()
-    ]
-    click.echo(f"Serving on http://{host}:{port}/ with {workers} worker(s); Ctrl-C stops.")
-    status = 0
+    children: list[Child] = []
     try:
-        while True:
+        for name, command in commands(host=host, port=port, workers=workers, beat=beat).items():
+            children.append(Child(name, subprocess.Popen(command, env=env)))
+        click.echo(f"Serving on http://{host}:{port}/ with {workers} worker(s); Ctrl-C stops.")
+        while not asked:
             for child in children:
                 code = child.process.poll()
                 if code is not None:
                     click.echo(f"{child.name} stopped (exit status {code}); stopping the rest.")
                     return code or 1
             time.sleep(0.5)
-    except KeyboardInterrupt:
         click.echo("Stopping…")
+        return 0
     finally:
         stop(children)
-    return status
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
 
 
 def stop(children: list[Child]) -> None:
