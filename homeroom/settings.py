@@ -54,9 +54,18 @@ def _private_opener(path: str, flags: int) -> int:
     return os.open(path, flags, 0o600)
 
 
+PG_PLANNER_OPTIONS = "-c random_page_cost=1.1"
+
+
 def databases_for(*, database_url: str, data_dir: Path) -> dict:
     if database_url and not database_url.startswith("sqlite:"):
-        return {"default": dj_database_url.parse(database_url, conn_health_checks=True)}
+        database = dj_database_url.parse(database_url, conn_health_checks=True)
+        # Random reads cost about what sequential ones do on the SSDs databases run on now
+        # (PostgreSQL's manual suggests 1.1 for them); with the default of 4, the planner scans
+        # a whole table of 100,000 guardian links rather than look up an events sync's 500
+        # contacts by index (22 ms against 11, measured). `?options=…` in the URL replaces this.
+        database.setdefault("OPTIONS", {}).setdefault("options", PG_PLANNER_OPTIONS)
+        return {"default": database}
     # SQLite: the data folder's file, or the one a sqlite:///path URL names (a job worker
     # started by the tests points at the test database this way).
     name = dj_database_url.parse(database_url)["NAME"] if database_url else None

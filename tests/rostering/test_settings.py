@@ -3,6 +3,7 @@ and that changing it re-writes the affected rows on the next sync."""
 
 from __future__ import annotations
 
+import pytest
 from django.utils import timezone
 
 from homeroom.directory.models import (
@@ -463,6 +464,36 @@ def test_remove_departed_guardians_on_archives_contacts_and_removes_links(db, ti
     )
     assert shared_links.exists()
     assert not shared_links.filter(student__external_id=dropped).exists()
+
+
+@pytest.mark.parametrize("remove_departed", [False, True])
+def test_an_updated_contact_keeps_its_link_rows_and_a_changed_relationship_is_set_in_place(
+    db, tiny_store, remove_departed
+):
+    # given a synced contact of two students
+    district = new_district(remove_departed_guardians=remove_departed)
+    completed(sync_from(district, tiny_store))
+    contact = next(
+        c
+        for c in users_with_role(tiny_store, "contact")
+        if len({r["student"] for r in c["roles"]["contact"]["student_relationships"]}) >= 2
+    )
+    links = GuardianLink.objects.filter(
+        contact__external_id=contact["id"], contact__district=district
+    )
+    before = dict(links.values_list("student__external_id", "pk"))
+    # when its phone changes and so does its relationship to one of them
+    contact["phone"] = "555-201-0199"
+    changed = contact["roles"]["contact"]["student_relationships"][0]
+    changed["relationship"] = "Aunt/Uncle" if changed["relationship"] != "Aunt/Uncle" else "Other"
+    tiny_store.replace("users", contact)
+    run = completed(sync_from(district, tiny_store))
+    # then the contact is updated, its links are the same rows, and the one relationship moved
+    assert run.counts["contacts"]["updated"] == 1
+    assert dict(links.values_list("student__external_id", "pk")) == before
+    assert (
+        links.get(student__external_id=changed["student"]).relationship == changed["relationship"]
+    )
 
 
 # -- the deletion threshold ----------------------------------------------------------------------

@@ -229,14 +229,20 @@ def _no_refs(r: Any, ctx: _Context) -> tuple:
 def _section_refs(r: SectionRecord, ctx: _Context) -> tuple:
     if r.school_id not in ctx.known["schools"]:
         raise Skip(WARN_NO_SCHOOL)
-    teachers = tuple(t for t in r.teacher_ids if t in ctx.known["staff"])
-    students = tuple(s for s in r.student_ids if s in ctx.known["students"])
+    teachers = _known(r.teacher_ids, ctx.known["staff"])
+    students = _known(r.student_ids, ctx.known["students"])
     missing = len(r.teacher_ids) + len(r.student_ids) - len(teachers) - len(students)
     if missing:
         ctx.warn("sections", r.external_id, WARN_SECTION_MEMBER.format(count=missing))
     term = r.term_id if r.term_id in ctx.known["terms"] else None
     course = r.course_id if r.course_id in ctx.known["courses"] else None
     return (term, course, teachers, students)
+
+
+def _known(ids: tuple[str, ...], known: set[str]) -> tuple[str, ...]:
+    """The ids that are known, in their order: the tuple itself when every one is, as in nearly
+    every section (a test in C, not a loop over 34,000 ids in Python per events sync)."""
+    return ids if known.issuperset(ids) else tuple(i for i in ids if i in known)
 
 
 def section_refs_held(
