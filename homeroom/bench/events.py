@@ -58,7 +58,12 @@ def _bench(
     from django.db import connection
 
     from homeroom.rostering.events import district_events_sync
-    from homeroom.rostering.services import district_add, district_settings_update, district_sync
+    from homeroom.rostering.services import (
+        Timings,
+        district_add,
+        district_settings_update,
+        district_sync,
+    )
     from homeroom.sandbox.mutate import mutate
     from homeroom.sandbox.store import Store
 
@@ -81,18 +86,21 @@ def _bench(
         def full():
             return district_sync(district=district, send_invitations=False)
 
-        def events():
-            return district_events_sync(district=district, send_invitations=False)
-
         first, _ = timed("full first sync", full)
         timed("first re-sync", full)  # confirms every row's wire hash
-        resyncs, took, runs = [], [], []
+        resyncs, took, runs, stages = [], [], [], []
         for n in range(rounds):
             # A round: a no-change re-sync, then changes and the events sync that applies them,
             # then a full sync that must find nothing left to write.
             resyncs.append(timed("no-change re-sync", full)[0])
             summary = mutate(Store(copy), changes=changes, seed=seed + 1000 + n)
-            elapsed, run = timed("events sync", events)
+            timings = Timings()
+            elapsed, run = timed(
+                "events sync",
+                lambda t=timings: district_events_sync(
+                    district=district, send_invitations=False, timings=t
+                ),
+            )
             if run.kind != "events":
                 raise click.ClickException(f"the events sync fell back: {run.warnings[:1]}")
             _, after = timed("full sync after it", full)
@@ -102,6 +110,7 @@ def _bench(
                 )
             took.append(elapsed)
             runs.append((summary, run))
+            stages.append(timings.stages)
     resync, events_time = statistics.median(resyncs), statistics.median(took)
     click.echo(f"{'full first sync':<22} {first:7.2f}s  (family sync on: invitations issued)")
     for n, ((summary, run), elapsed) in enumerate(zip(runs, took, strict=True)):
@@ -113,6 +122,10 @@ def _bench(
         )
     click.echo(f"{'no-change re-sync':<22} {resync:7.2f}s  (median of {rounds})")
     click.echo(f"{'events sync':<22} {events_time:7.2f}s  (median of {rounds})")
+    parts = ", ".join(
+        f"{name} {statistics.median(s[name] for s in stages):.3f}s" for name in stages[0]
+    )
+    click.echo(f"  its stages (medians): {parts}")
     click.echo(f"events / re-sync        {events_time / resync:6.1%}  (target <= {TARGET:.0%})")
     click.echo("full syncs after them: 0 rows written (the events left nothing to do)")
 

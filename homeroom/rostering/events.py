@@ -21,6 +21,7 @@ sync runs instead; its report opens with a warning that says why.
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import closing
 from datetime import datetime, timedelta
 
@@ -31,6 +32,7 @@ from homeroom.directory.models import District, GuardianLink
 from homeroom.families.services import family_sync
 from homeroom.rostering.models import SyncRun
 from homeroom.rostering.services import (
+    Timings,
     _fail,
     _finish,
     _invitations_send_later,
@@ -99,6 +101,7 @@ def district_events_sync(
     trigger: str = SyncRun.Trigger.MANUAL,
     source: RosterSource | None = None,
     send_invitations: bool = True,
+    timings: Timings | None = None,
 ) -> SyncRun:
     """Apply the district's events since its last sync and return the run's report (kind
     `events`), or the report of the full sync it fell back to. Never raises for a failed sync.
@@ -107,17 +110,22 @@ def district_events_sync(
     run = run_start(district=district, kind=SyncRun.Kind.EVENTS, trigger=trigger)
     if run.status != SyncRun.Status.RUNNING:
         return run
+    timings = timings if timings is not None else Timings()
     with run_body(run) as opened:
         if source is None:
             source = opened.enter_context(closing(source_for(district)))
         try:
-            _events_apply(run, district=district, source=source, send=send_invitations)
+            _events_apply(
+                run, district=district, source=source, send=send_invitations, timings=timings
+            )
         except _Fallback as fallback:
             return _full_instead(run, district, source, trigger, fallback.reason, send_invitations)
     return run
 
 
-def _events_apply(run: SyncRun, *, district: District, source: RosterSource, send: bool) -> None:
+def _events_apply(
+    run: SyncRun, *, district: District, source: RosterSource, send: bool, timings: Timings
+) -> None:
     """Read the events after the district's cursor and apply them; `_Fallback` when they
     cannot tell what changed."""
     client = getattr(source, "client", None)
@@ -129,27 +137,33 @@ def _events_apply(run: SyncRun, *, district: District, source: RosterSource, sen
     if cursor_at is None or cursor_at < timezone.now() - EVENT_WINDOW:
         raise _Fallback(REASON_EXPIRED)
     try:
-        changes = roster_changes(events_after(client, cursor))
+        with timings.stage("events"):
+            changes = roster_changes(events_after(client, cursor))
     except SourceError as exc:
         if exc.code == NOT_FOUND:
             raise _Fallback(REASON_GONE) from None
         raise
     settings = settings_for_reconcile(district.sync)
-    plan, known = _plan(district, changes, settings)
+    with timings.stage("plan"):
+        plan, known = _plan(district, changes, settings)
+        ids = ScopedIdMaps(district, plan_ids(plan), known)
     now = timezone.now()
-    ids = ScopedIdMaps(district, plan_ids(plan), known)
     with transaction.atomic():
-        if plan.writes:
-            plan_apply(
-                plan,
-                district=district,
-                run_id=run.pk,
-                now=now,
-                remove_departed=settings.remove_departed_guardians,
-                ids=ids,
-            )
-        touched = _contacts_touched(plan, ids)
-        family = family_sync(district=district, run_id=run.pk, now=now, contact_ids=touched)
+        with timings.stage("apply"):
+            if plan.writes:
+                plan_apply(
+                    plan,
+                    district=district,
+                    run_id=run.pk,
+                    now=now,
+                    remove_departed=settings.remove_departed_guardians,
+                    ids=ids,
+                )
+        with timings.stage("family sync"):
+            touched = _contacts_touched(plan, ids)
+            family = family_sync(district=district, run_id=run.pk, now=now, contact_ids=touched)
+        committing = time.perf_counter()
+    timings.stages["commit"] = time.perf_counter() - committing
     if family is not None:
         run.family_counts = family.as_counts()
         if send and family.invitations_created:

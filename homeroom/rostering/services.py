@@ -183,10 +183,19 @@ def source_for(district: District, *, on_progress=None) -> RosterSource:
 # -- runs ----------------------------------------------------------------------------------------
 @dataclass
 class Timings:
-    """Seconds per stage of a run, for the benchmark: "fetch" (with reading what Homeroom holds,
-    which happens meanwhile), "reconcile", "apply"."""
+    """Seconds per stage of a run, for the benchmarks. A full sync's: "fetch" (with reading what
+    Homeroom holds, which happens meanwhile), "reconcile", "apply", "family sync", "commit"; an
+    events sync's: "events" (read and folded), "plan", "apply", "family sync", "commit"."""
 
     stages: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = time.perf_counter() - started
 
 
 def roster_fetch(source: RosterSource, *, known: Callable[[], KnownWires] = dict) -> Roster:
