@@ -259,65 +259,65 @@ def district_sync(
     timings = timings if timings is not None else Timings()
     report = _lease_renewing(run, progress or (lambda stage, done, total: None))
     with run_body(run) as opened:
-        started = time.perf_counter()
-        if source is None:
-            fetched = source_for(district, on_progress=lambda c, n: report(f"fetch:{c}", n, None))
-            source = opened.enter_context(closing(fetched))
-        # Clever's newest event before the roster is read: the events after it are what this
-        # run may not have seen, so an events sync starts there (replaying one it saw is a no-op).
-        run.events_cursor = None if dry_run else events_newest_or_none(source)
-        # The roster arrives on a worker thread (mostly waiting for the source) while this
-        # thread reads what Homeroom holds: the database stays on this thread's connection.
-        # The users' wire hashes are read first and handed over before the users are fetched.
-        wires: Future[KnownWires] = Future()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="roster-fetch") as pool:
-            fetching = pool.submit(roster_fetch, source, known=wires.result)
-            try:
-                held = held_state(district, on_wires=wires.set_result)
-            finally:
-                if not wires.done():
-                    wires.set_result({})  # the fetch must not wait for what never comes
-            roster = fetching.result()
-        timings.stages["fetch"] = time.perf_counter() - started
+        with timings.stage("fetch"):
+            if source is None:
+                fetched = source_for(
+                    district, on_progress=lambda c, n: report(f"fetch:{c}", n, None)
+                )
+                source = opened.enter_context(closing(fetched))
+            # Clever's newest event before the roster is read: the events after it are what
+            # this run may not have seen, so an events sync starts there (replaying one it saw
+            # is a no-op).
+            run.events_cursor = None if dry_run else events_newest_or_none(source)
+            # The roster arrives on a worker thread (mostly waiting for the source) while this
+            # thread reads what Homeroom holds: the database stays on this thread's connection.
+            # The users' wire hashes are read first and handed over before the users are fetched.
+            wires: Future[KnownWires] = Future()
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="roster-fetch") as pool:
+                fetching = pool.submit(roster_fetch, source, known=wires.result)
+                try:
+                    held = held_state(district, on_wires=wires.set_result)
+                finally:
+                    if not wires.done():
+                        wires.set_result({})  # the fetch must not wait for what never comes
+                roster = fetching.result()
 
-        started = time.perf_counter()
-        report("reconcile", 0, None)
-        settings = settings_for_reconcile(district.sync)
-        _check_selected_schools(settings, roster)
-        plan = reconcile(roster, held, settings, force=force)
-        del roster  # the plan holds what apply needs; let the records go
-        timings.stages["reconcile"] = time.perf_counter() - started
+        with timings.stage("reconcile"):
+            report("reconcile", 0, None)
+            settings = settings_for_reconcile(district.sync)
+            _check_selected_schools(settings, roster)
+            plan = reconcile(roster, held, settings, force=force)
+            del roster  # the plan holds what apply needs; let the records go
 
-        started = time.perf_counter()
         now = timezone.now()
         with transaction.atomic():
-            if not dry_run and plan.writes:
-                report("apply", 0, plan.writes)
-                plan_apply(
-                    plan,
-                    district=district,
-                    run_id=run.pk,
-                    now=now,
-                    remove_departed=settings.remove_departed_guardians,
-                    on_progress=lambda done: report("apply", done, plan.writes),
-                )
-                report("apply", plan.writes, plan.writes)
-            timings.stages["apply"] = time.perf_counter() - started
-            started = time.perf_counter()
+            with timings.stage("apply"):
+                if not dry_run and plan.writes:
+                    report("apply", 0, plan.writes)
+                    plan_apply(
+                        plan,
+                        district=district,
+                        run_id=run.pk,
+                        now=now,
+                        remove_departed=settings.remove_departed_guardians,
+                        on_progress=lambda done: report("apply", done, plan.writes),
+                    )
+                    report("apply", plan.writes, plan.writes)
             # A self-check writes no roster rows, so family sync would count against the old
             # roster: it is left out of the report rather than reported wrong.
-            family = (
-                None
-                if dry_run
-                else family_sync(
-                    district=district, run_id=run.pk, now=now, bulk=plan.writes > BULK_WRITES
+            with timings.stage("family sync"):
+                family = (
+                    None
+                    if dry_run
+                    else family_sync(
+                        district=district, run_id=run.pk, now=now, bulk=plan.writes > BULK_WRITES
+                    )
                 )
-            )
-            if family is not None:
-                timings.stages["family sync"] = time.perf_counter() - started
-            started = time.perf_counter()
+            if family is None:
+                del timings.stages["family sync"]  # off, or a self-check: not a stage of this run
+            committing = time.perf_counter()
         # PostgreSQL checks the written rows' foreign keys here (Django's are deferred).
-        timings.stages["commit"] = time.perf_counter() - started
+        timings.stages["commit"] = time.perf_counter() - committing
         if family is not None:
             run.family_counts = family.as_counts()
             if send_invitations and family.invitations_created:
