@@ -9,6 +9,11 @@ is older, or unknown, is a 404, after which only a full sync can catch up.
 `roster_changes` folds a batch of events into the state they leave each record in, in feed order:
 the last event of a record wins, so an update after a create in the same batch, or a delete after
 an update, ends as Clever's Data API now serves the record, and replaying a batch changes nothing.
+
+Pages are decoded by msgspec into Structs that keep each event's object as its bytes: only the
+object's id is read until the batch is folded, and only the objects that win are decoded, users
+and sections straight into the Structs the full sync reads (the fields used, nothing else). A
+page that does not fit the Structs is read as plain objects, with the same result.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import msgspec
+import orjson
 
 from homeroom.rostering.sources.base import SourceError
 from homeroom.rostering.sources.clever.client import CleverClient, decode_page
@@ -28,8 +34,9 @@ from homeroom.rostering.sources.clever.source import (
     _school,
     _section,
     _term,
+    _user,
+    _user_decoder,
     section_members,
-    user_from_dict,
 )
 from homeroom.rostering.sources.records import (
     ContactRecord,
@@ -48,7 +55,7 @@ ACTIONS = ("created", "updated", "deleted")
 EVENTS_PAGE = 1000
 # Record types Homeroom syncs, with the converter of their objects (the source's own).
 CONVERTERS = {
-    "users": user_from_dict,
+    "users": _user,  # a `_User` Struct or a plain object
     "sections": _section,
     "schools": _school,
     "terms": _term,
@@ -63,7 +70,8 @@ class Event(NamedTuple):
     id: str
     record_type: str  # users, sections, schools, terms, courses, …
     action: str  # created, updated, deleted
-    object: dict[str, Any]
+    object_id: str
+    object: dict[str, Any] | msgspec.Raw  # the object, or its bytes not yet decoded
     previous_attributes: dict[str, Any] | None = None
 
 
@@ -82,9 +90,107 @@ def event_read(raw: Any) -> Event | None:
         id=raw["id"],
         record_type=record_type,
         action=action,
+        object_id=obj["id"],
         object=obj,
         previous_attributes=previous if isinstance(previous, dict) else None,
     )
+
+
+# -- typed decoding of event pages ----------------------------------------------------------------
+_ABSENT = msgspec.Raw(b"")  # msgspec.Raw takes no None: an empty one stands for "not given"
+
+
+class _EventData(msgspec.Struct, gc=False):
+    object: msgspec.Raw = _ABSENT
+    previous_attributes: msgspec.Raw = _ABSENT
+
+
+class _EventWire(msgspec.Struct, gc=False):
+    id: str
+    type: str = ""
+    data: _EventData | None = None
+    previous_attributes: msgspec.Raw = _ABSENT
+
+
+class _EventItem(msgspec.Struct, gc=False):
+    data: _EventWire
+
+
+class _EventPage(msgspec.Struct, gc=False):
+    data: list[_EventItem]
+
+
+class _ObjectId(msgspec.Struct, gc=False):
+    id: str
+
+
+class _SectionWire(msgspec.Struct, gc=False):
+    """A section's wire fields that `_section` reads."""
+
+    id: str | None = None
+    school: str | None = None
+    name: str | None = None
+    sis_id: str | None = None
+    course: str | None = None
+    term_id: str | None = None
+    grade: str | None = None
+    period: str | None = None
+    section_number: str | None = None
+    subject: str | None = None
+    teacher: str | None = None
+    teachers: list[str] | None = None
+    students: list[str] | None = None
+
+
+_event_page_decoder = msgspec.json.Decoder(_EventPage)
+_object_id_decoder = msgspec.json.Decoder(_ObjectId)
+_section_decoder = msgspec.json.Decoder(_SectionWire)
+
+
+def read_event_page(body: bytes) -> tuple[list[Event | None], str | None]:
+    """A page of /events as Events whose objects are still bytes (None for an event Homeroom
+    cannot read, logged by id). A page that does not fit the Structs, or an event whose object
+    has no id, is read as plain objects instead (`decode_page`, `event_read`). A body that is
+    not JSON raises ValueError, which the client retries."""
+    try:
+        wires = [item.data for item in _event_page_decoder.decode(body).data]
+        return [_event_typed(wire) for wire in wires], None  # the client reads `next` itself
+    except msgspec.ValidationError:
+        items, next_uri = decode_page(body)
+        return [event_read(raw) for raw in items], next_uri
+
+
+def _event_typed(wire: _EventWire) -> Event | None:
+    record_type, _, action = wire.type.partition(".")
+    data = wire.data
+    if action not in ACTIONS or data is None or not data.object:
+        raise msgspec.ValidationError("not an event Homeroom reads")  # the plain path logs it
+    object_id = _object_id_decoder.decode(data.object).id  # raises for an object without one
+    previous = wire.previous_attributes or data.previous_attributes
+    previous_attributes = orjson.loads(memoryview(previous)) if previous else None
+    return Event(
+        id=wire.id,
+        record_type=record_type,
+        action=action,
+        object_id=object_id,
+        object=data.object,
+        previous_attributes=previous_attributes if isinstance(previous_attributes, dict) else None,
+    )
+
+
+def _object(record_type: str, raw: dict[str, Any] | msgspec.Raw) -> Any:
+    """An event's object decoded: a user as the full sync's `_User` Struct, a section's fields as
+    a plain object, anything else (or what does not fit the Structs) as plain JSON."""
+    if not isinstance(raw, msgspec.Raw):
+        return raw
+    try:
+        if record_type == "users":
+            return _user_decoder.decode(raw)
+        if record_type == "sections":
+            return msgspec.structs.asdict(_section_decoder.decode(raw))
+    except msgspec.ValidationError:
+        pass
+    return orjson.loads(memoryview(raw))
 
 
 def events_newest(client: CleverClient) -> str:
@@ -113,9 +219,8 @@ def events_after(client: CleverClient, cursor: str) -> Iterator[Event]:
     """Every event after `cursor` ("" for the whole feed), oldest first, following `next`.
     Raises SourceError (`not_found` when Clever no longer has the cursor's event)."""
     params = {"starting_after": cursor} if cursor else {}
-    for page in client.pages("/events", params, limit=EVENTS_PAGE, decode=decode_page):
-        for raw in page:
-            event = event_read(raw)
+    for page in client.pages("/events", params, limit=EVENTS_PAGE, decode=read_event_page):
+        for event in page:
             if event is not None:
                 yield event
 
@@ -149,14 +254,15 @@ def roster_changes(events: Iterator[Event]) -> RosterChanges:
         changes.events += 1
         changes.last_event = event.id
         if event.record_type in CONVERTERS:
-            final[(event.record_type, event.object["id"])] = event
+            final[(event.record_type, event.object_id)] = event
         if event.record_type == "sections":
             _fold_before(before, event)
     for (record_type, external_id), event in final.items():
         changes.touched.setdefault(record_type, set()).add(external_id)
         if event.action == "deleted":
             continue
-        record = _record(record_type, external_id, event.object)
+        obj = _object(record_type, event.object)
+        record = _record(record_type, external_id, obj)
         if isinstance(record, str):  # as a full sync's source skips it: absent from the roster
             changes.skipped.append((record_type, record))
             log.warning("clever events: skipped a %s record: %s", record_type, record)
@@ -164,7 +270,7 @@ def roster_changes(events: Iterator[Event]) -> RosterChanges:
         entity = USER_ENTITIES[type(record)] if record_type == "users" else record_type
         changes.present.setdefault(entity, {})[external_id] = record
         if record_type == "sections" and before.get(external_id) is not None:
-            earlier = _section_before(record, event.object, before[external_id])
+            earlier = _section_before(record, obj, before[external_id])
             if isinstance(earlier, SectionRecord):
                 changes.sections_before[external_id] = earlier
     return changes
@@ -193,7 +299,7 @@ def _record(record_type: str, external_id: str, obj: dict[str, Any]) -> Any:
 
 
 def _fold_before(before: dict[str, dict[str, Any] | None], event: Event) -> None:
-    external_id = event.object["id"]
+    external_id = event.object_id
     previous = event.previous_attributes if event.action == "updated" else None
     if previous is None:
         before[external_id] = None
