@@ -32,6 +32,8 @@ def test_database_follows_database_url():
             assert cursor.fetchone()[0] == "wal"
             cursor.execute("PRAGMA synchronous")
             assert cursor.fetchone()[0] == 1  # NORMAL
+            cursor.execute("PRAGMA cache_size")
+            assert cursor.fetchone()[0] == -65536  # KiB: a sync's dirty pages stay in memory
             assert connection.transaction_mode == "IMMEDIATE"
 
 
